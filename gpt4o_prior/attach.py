@@ -1,0 +1,602 @@
+"""Attach a prior branch to any ``nn.Module`` at named layers, without editing it, and detach it again.
+
+:func:`attach_prior` wraps a host network in a :class:`PriorNet`. The prior branch (a :class:`PriorEncoder` and one
+fusion block per attach point) lives beside the host; forward hooks registered on the host's modules, keyed by
+module path, replace each attach point's output by the fused one while a prior is given. The host's parameters,
+modules and code are untouched: ``PriorNet.detach()`` removes the hooks and gives the host back.
+
+How a forward with a prior runs: the encoder turns the prior image into multi-scale features once; each hooked
+module's output ``feat`` (B, C, H, W) is fused with the level whose stride is nearest the point's own, brought to
+``feat``'s geometry (resized to ``ceil(x_size / stride)`` and, where the host padded its input, padded the same way
+at the bottom / right).
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checks import check_same_batch, check_shape
+from .encoder import PriorEncoder, nearest_level
+from .fusion.registry import create_fusion, get_fusion_class
+
+__all__ = ["attach_prior", "auto_attach_points", "PriorNet", "PriorBranch", "AttachPoint", "HostLoadReport"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Small records
+
+
+@dataclass(frozen=True)
+class AttachPoint:
+    """Where a fusion block sits: module path, its output channels, its stride relative to the input (from the dry
+    run), and the encoder level it reads (``0`` for the input-level adapter, which reads the prior image)."""
+
+    path: str
+    channels: int
+    stride: float
+    level: int
+
+
+@dataclass
+class HostLoadReport:
+    """What :meth:`PriorNet.load_host_state_dict` loaded.
+
+    Attributes:
+        loaded: host keys that were loaded.
+        missing: host keys the checkpoint lacked (they keep their current values).
+        unexpected: checkpoint keys the host does not have (ignored).
+        mismatched: keys present on both sides with different shapes (ignored).
+    """
+
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when something loaded and no host tensor was missing or of another shape."""
+        return bool(self.loaded) and not self.missing and not self.mismatched
+
+    def __str__(self) -> str:
+        def few(keys: list[str]) -> str:
+            return ", ".join(keys[:5]) + (f", ... ({len(keys)} in all)" if len(keys) > 5 else "")
+
+        total = len(self.loaded) + len(self.missing) + len(self.mismatched)
+        lines = [f"host weights: loaded {len(self.loaded)} of {total} tensors"]
+        for label, keys in (("missing", self.missing), ("shape mismatch", self.mismatched),
+                            ("unexpected (ignored)", self.unexpected)):
+            if keys:
+                lines.append(f"  {label}: {few(keys)}")
+        return "\n".join(lines)
+
+
+class _Context:
+    """Per-forward state shared by a PriorNet and its hooks (a plain object: copied along by ``deepcopy``)."""
+
+    def __init__(self, owner: nn.Module):
+        self.owner = owner
+        self.feats: list[torch.Tensor] | None = None
+        self.scale = 1.0
+        self.input_size: tuple[int, int] | None = None
+
+
+def _key(path: str) -> str:
+    return path.replace(".", "__")
+
+
+def _fit(prior: torch.Tensor, input_size, feat_size, stride: float) -> torch.Tensor:
+    """Bring a prior level to a point's geometry.
+
+    The prior is resized to ``ceil(input_size / stride)``; where the host padded its input (``feat`` larger than
+    that by less than its own size), it is padded at the bottom / right by replicating the border, as the hosts
+    of this field pad; otherwise it is resized to ``feat_size`` directly.
+    """
+    fh, fw = int(feat_size[0]), int(feat_size[1])
+    if input_size is not None and stride >= 1:
+        th, tw = math.ceil(input_size[0] / stride), math.ceil(input_size[1] / stride)
+        if th <= fh < 2 * th and tw <= fw < 2 * tw:
+            if tuple(prior.shape[-2:]) != (th, tw):
+                prior = F.interpolate(prior, size=(th, tw), mode="bilinear", align_corners=False)
+            if (fh, fw) != (th, tw):
+                prior = F.pad(prior, (0, fw - tw, 0, fh - th), mode="replicate")
+            return prior
+    if tuple(prior.shape[-2:]) != (fh, fw):
+        prior = F.interpolate(prior, size=(fh, fw), mode="bilinear", align_corners=False)
+    return prior
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The branch
+
+
+class _PointFusion(nn.Module):
+    """One attach point: its fusion block, and the forward hook (a bound method, so ``deepcopy`` re-binds it)."""
+
+    def __init__(self, point: AttachPoint, block: nn.Module, ctx: _Context, input_level: bool):
+        super().__init__()
+        self.block = block
+        self.point = point
+        self.input_level = input_level
+        self.ctx = ctx
+
+    def hook(self, module: nn.Module, args: tuple, output: Any):
+        ctx = self.ctx
+        if ctx.feats is None:
+            return None
+        if not isinstance(output, torch.Tensor) or output.dim() != 4:
+            got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+            raise TypeError(
+                f"attach point {self.point.path!r} returned {got}; fusion needs a (B, C, H, W) tensor. "
+                "Choose other modules with attach_prior(..., at=[...])"
+            )
+        prior = ctx.feats[self.point.level]
+        if self.input_level:
+            size = args[0].shape[-2:]
+            fused = self.block(output, prior=_fit(prior, ctx.input_size, size, 1.0), input_size=size)
+        else:
+            fused = self.block(output, prior=_fit(prior, ctx.input_size, output.shape[-2:], self.point.stride))
+        scale = ctx.scale
+        return fused if scale == 1.0 else output + (fused - output) * scale
+
+    def extra_repr(self) -> str:
+        p = self.point
+        return f"path={p.path!r}, channels={p.channels}, stride={p.stride:g}, level={p.level}"
+
+
+class PriorBranch(nn.Module):
+    """The prior branch: an encoder (``None`` for the input-level adapter) and one fusion block per attach point.
+
+    Its ``state_dict()`` is what :meth:`PriorNet.prior_state_dict` returns: ``encoder.*`` and
+    ``points.<path with '.' as '__'>.block.*``.
+    """
+
+    def __init__(self, encoder: nn.Module | None, points: Mapping[str, _PointFusion]):
+        super().__init__()
+        self.encoder = encoder
+        self.points = nn.ModuleDict(points)
+
+    def encode(self, prior: torch.Tensor) -> list[torch.Tensor]:
+        """Features of the prior image (the image itself, as a one-level list, when there is no encoder)."""
+        if self.encoder is None:
+            return [prior]
+        feats = self.encoder(prior)
+        return list(feats)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The wrapper
+
+
+class PriorNet(nn.Module):
+    """A host network with a prior branch attached; build it with :func:`attach_prior`.
+
+    Attributes:
+        host: the wrapped network (its own module paths and parameter names are unchanged).
+        branch: the :class:`PriorBranch`.
+        attach_points: module paths of the host where fusion happens, in the order the host runs them.
+        points: the :class:`AttachPoint` records (path, channels, stride, level).
+        prior_scale: fidelity knob, settable at any time: 1.0 uses the fused features, 0.0 runs the host alone,
+            values between blend ``feat + s * (fused - feat)``.
+        prior_channels: channels the prior image must have.
+        fusion: the fusion kind's name (or the class / callable given).
+
+    Shape:
+        - x: what the host takes, usually (B, C, H, W)
+        - prior: (B, prior_channels, H', W'), an image in the same value range as ``x``; any H', W'
+        - output: what the host returns
+
+    Example:
+        >>> host = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Sequential(nn.Conv2d(8, 8, 3, padding=1),
+        ...                      nn.ReLU()), nn.Conv2d(8, 3, 3, padding=1))
+        >>> net = attach_prior(host, fusion="sft")
+        >>> net.attach_points
+        ['1']
+        >>> x, p = torch.rand(2, 3, 12, 12), torch.rand(2, 3, 24, 24)
+        >>> torch.allclose(net(x, prior=p), host(x))  # the identity at initialisation
+        True
+        >>> sorted(net.state_dict())[:2]
+        ['branch.encoder.blocks.0.dw.bias', 'branch.encoder.blocks.0.dw.weight']
+        >>> net.detach() is host
+        True
+    """
+
+    def __init__(self, host: nn.Module, branch: PriorBranch, points: Sequence[AttachPoint], *, prior_channels: int,
+                 fusion: Any, prior_scale: float = 1.0, ctx: _Context):
+        super().__init__()
+        self.host = host
+        self.branch = branch
+        self.points = list(points)
+        self.prior_channels = int(prior_channels)
+        self.fusion = fusion
+        self.prior_scale = float(prior_scale)
+        self._ctx = ctx
+        ctx.owner = self
+        self._detached = False
+        modules = dict(host.named_modules())
+        for point in self.points:
+            modules[point.path].register_forward_hook(branch.points[_key(point.path)].hook)
+
+    @property
+    def attach_points(self) -> list[str]:
+        return [p.path for p in self.points]
+
+    # -- forward --------------------------------------------------------------------------------------------------
+
+    def forward(self, x: Any, prior: torch.Tensor | None = None, **kwargs) -> Any:
+        """Run the host; with ``prior`` (and ``prior_scale != 0``) its attach points are fused with the prior.
+
+        Args:
+            x: the host's input.
+            prior: the prior image (B, prior_channels, H', W') or ``None`` for the host alone.
+            **kwargs: passed on to the host.
+        """
+        if self._detached:
+            raise RuntimeError("this PriorNet was detached from its host; use the host that detach() returned")
+        if self._ctx.owner is not self:
+            raise RuntimeError(
+                "PriorNet was replicated without its hooks (torch.nn.DataParallel does this); "
+                "use DistributedDataParallel, or one device"
+            )
+        scale = float(self.prior_scale)
+        if prior is None or scale == 0.0:
+            return self.host(x, **kwargs)
+        check_shape(prior, ["B", self.prior_channels, "H", "W"], "prior")
+        if isinstance(x, torch.Tensor):
+            check_same_batch(x, prior, ("x", "prior"))
+            if x.is_floating_point():
+                prior = prior.to(x.dtype)
+        ctx = self._ctx
+        ctx.feats = self.branch.encode(prior)
+        ctx.scale = scale
+        ctx.input_size = tuple(x.shape[-2:]) if isinstance(x, torch.Tensor) and x.dim() >= 2 else None
+        try:
+            return self.host(x, **kwargs)
+        finally:
+            ctx.feats = None
+
+    # -- parameters and checkpoints -------------------------------------------------------------------------------
+
+    def branch_parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """Parameters of the prior branch only (to train it alone, or give it its own learning rate)."""
+        return self.branch.parameters(recurse)
+
+    def host_parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """Parameters of the host only."""
+        return self.host.parameters(recurse)
+
+    def freeze_host(self, freeze: bool = True) -> "PriorNet":
+        """Set ``requires_grad = not freeze`` on every host parameter; returns ``self``."""
+        for p in self.host.parameters():
+            p.requires_grad_(not freeze)
+        return self
+
+    def prior_state_dict(self) -> dict[str, torch.Tensor]:
+        """The prior branch's state alone (keys as in :class:`PriorBranch`, without the ``branch.`` prefix)."""
+        return self.branch.state_dict()
+
+    def load_prior_state_dict(self, state_dict: Mapping[str, torch.Tensor], strict: bool = True):
+        """Load a state from :meth:`prior_state_dict` (a whole ``PriorNet.state_dict()`` is accepted too: its
+        ``branch.*`` keys are used).
+
+        Raises:
+            RuntimeError: with ``strict``, keys that do not match, with a hint of why.
+        """
+        sd = dict(state_dict)
+        if any(k.startswith("branch.") for k in sd):
+            sd = {k[len("branch."):]: v for k, v in sd.items() if k.startswith("branch.")}
+        try:
+            return self.branch.load_state_dict(sd, strict=strict)
+        except RuntimeError as err:
+            raise RuntimeError(
+                f"the prior branch state does not fit this PriorNet (attach points {self.attach_points}, fusion "
+                f"{self.fusion!r}): it was saved from another host, other attach points, another fusion kind or "
+                f"other block settings.\n{err}"
+            ) from None
+
+    def load_host_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> HostLoadReport:
+        """Load a checkpoint of the bare host into the wrapped host, strict about nothing.
+
+        Keys may carry a ``host.`` (a PriorNet's state) or ``module.`` (a DDP-wrapped host) prefix. Tensors whose
+        shape differs are skipped and reported.
+
+        Returns:
+            A :class:`HostLoadReport` with ``loaded``, ``missing``, ``unexpected`` and ``mismatched`` key lists;
+            ``report.ok`` tells whether the host's own weights loaded.
+        """
+        own = self.host.state_dict()
+        report = HostLoadReport()
+        take = {}
+        for key, value in state_dict.items():
+            for prefix in ("module.", "host."):
+                if key.startswith(prefix):
+                    key = key[len(prefix):]
+            if key not in own:
+                report.unexpected.append(key)
+            elif not isinstance(value, torch.Tensor) or value.shape != own[key].shape:
+                report.mismatched.append(key)
+            else:
+                take[key] = value
+        self.host.load_state_dict(take, strict=False)
+        report.loaded = [k for k in own if k in take]
+        report.missing = [k for k in own if k not in take and k not in report.mismatched]
+        return report
+
+    # -- undo -----------------------------------------------------------------------------------------------------
+
+    def detach(self) -> nn.Module:
+        """Remove the hooks and return the host, behaving exactly as before :func:`attach_prior`.
+
+        This ``PriorNet`` cannot run afterwards.
+        """
+        if not self._detached:
+            modules = dict(self.host.named_modules())
+            mine = {id(pf) for pf in self.branch.points.values()}
+            for point in self.points:
+                module = modules[point.path]
+                for hook_id, fn in list(module._forward_hooks.items()):
+                    if id(getattr(fn, "__self__", None)) in mine:
+                        del module._forward_hooks[hook_id]
+                        for extra in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called"):
+                            getattr(module, extra, {}).pop(hook_id, None)
+            self._detached = True
+        return self.host
+
+    def extra_repr(self) -> str:
+        return f"fusion={self.fusion!r}, attach_points={self.attach_points}, prior_scale={self.prior_scale:g}"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Finding attach points
+
+
+@dataclass
+class _Call:
+    path: str
+    module: nn.Module
+    shape: tuple[int, ...] | None  # output shape when it is a floating (B, C, H, W) tensor
+    in_channels: int | None  # channels of the first positional input when it is a 4D tensor
+    leaf: bool
+
+
+def _default_example(model: nn.Module) -> torch.Tensor:
+    ref = next(iter(model.parameters()), None)
+    if ref is None:
+        ref = next(iter(model.buffers()), torch.zeros(()))
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    channels = conv.in_channels if conv is not None else 3
+    dtype = ref.dtype if ref.is_floating_point() else torch.float32
+    # A deterministic ramp, not random numbers: attaching must not move the caller's random stream.
+    ramp = torch.linspace(0.0, 1.0, 64 * 64, device=ref.device, dtype=dtype).view(1, 1, 64, 64)
+    return ramp.expand(1, channels, 64, 64).contiguous()
+
+
+def _dry_run(model: nn.Module, x: torch.Tensor) -> tuple[list[_Call], Any]:
+    """Run ``model(x)`` once (eval mode, no grad), recording every submodule's output in the order they finish."""
+    calls: list[_Call] = []
+    handles = []
+
+    def record(path):
+        def hook(module, args, output):
+            shape = None
+            if isinstance(output, torch.Tensor) and output.dim() == 4 and output.is_floating_point():
+                shape = tuple(output.shape)
+            first = args[0] if args else None
+            in_ch = first.shape[1] if isinstance(first, torch.Tensor) and first.dim() == 4 else None
+            calls.append(_Call(path, module, shape, in_ch, not any(True for _ in module.children())))
+        return hook
+
+    for path, module in model.named_modules():
+        if path:
+            handles.append(module.register_forward_hook(record(path)))
+    modes = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes.items():
+            m.train(mode)
+    return calls, out
+
+
+def _auto_from_calls(calls: list[_Call], out: Any) -> list[str]:
+    """One point per resolution: the outermost feature-producing module that finishes last at that resolution."""
+    out_channels = out.shape[1] if isinstance(out, torch.Tensor) and out.dim() == 4 else None
+    feats = [c for c in calls if c.shape is not None and c.shape[1] != out_channels]
+    by_size: dict[tuple[int, int], list[_Call]] = {}
+    for c in feats:
+        by_size.setdefault(c.shape[-2:], []).append(c)
+    chosen = []
+    for group in by_size.values():
+        stages = [c for c in group if not c.leaf] or group
+        chosen.append(stages[-1].path)
+    order = {c.path: i for i, c in enumerate(calls)}  # last finishing call of each path
+    return sorted(set(chosen), key=order.__getitem__)
+
+
+def auto_attach_points(model: nn.Module, example_input: torch.Tensor | None = None) -> list[str]:
+    """The module paths ``attach_prior(model, at="auto")`` uses.
+
+    The host's own ``prior_attach_points`` (class or instance attribute) when it has one; otherwise a dry run on
+    ``example_input`` (default: a (1, C, 64, 64) ramp image, C the first convolution's input channels) and, for
+    each output resolution, the outermost module producing (B, C, H, W) features that finishes last at that
+    resolution (the image head excluded). For a U-Net that is the decoder stage of each level and the middle;
+    for a single-resolution network, its body. The result depends only on the host's structure and the example
+    size, so it is reproducible.
+
+    Example:
+        >>> host = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Sequential(nn.Conv2d(8, 8, 3, padding=1),
+        ...                      nn.ReLU()), nn.Conv2d(8, 3, 3, padding=1))
+        >>> auto_attach_points(host)
+        ['1']
+    """
+    declared = getattr(model, "prior_attach_points", None)
+    if declared:
+        return list(declared)
+    x = example_input if example_input is not None else _default_example(model)
+    calls, out = _dry_run(model, x)
+    points = _auto_from_calls(calls, out)
+    if not points:
+        raise ValueError(
+            f"attach_prior could not find a layer of {type(model).__name__} that outputs (B, C, H, W) features; "
+            "name the modules with at=[...]"
+        )
+    return points
+
+
+def _first_conv(calls: list[_Call], in_channels: int) -> str:
+    for c in calls:
+        if isinstance(c.module, nn.Conv2d) and c.in_channels == in_channels == c.module.in_channels:
+            return c.path
+    raise ValueError(
+        f"attach_prior(fusion='input_concat') found no nn.Conv2d taking the {in_channels}-channel input; "
+        "name the host's first convolution with at=['...']"
+    )
+
+
+def _check_paths(model: nn.Module, paths: Iterable[str]) -> list[str]:
+    names = dict(model.named_modules())
+    out = []
+    for path in paths:
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"attach points must be non-empty module paths, got {path!r}")
+        if path not in names:
+            close = difflib.get_close_matches(path, [n for n in names if n], n=3)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise KeyError(f"{type(model).__name__} has no module {path!r}{hint}")
+        if path not in out:
+            out.append(path)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The entry point
+
+
+def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str | type | Callable = "sft",
+                 encoder: nn.Module | str | None = None, prior_scale: float = 1.0, *,
+                 example_input: torch.Tensor | None = None, **fusion_kwargs) -> PriorNet:
+    """Wrap ``model`` with a prior branch fused at named layers; the model itself is not edited.
+
+    Args:
+        model: the host network (any ``nn.Module`` taking an image batch).
+        at: ``"auto"`` (see :func:`auto_attach_points`) or a list of module paths whose outputs are fused. With
+            ``fusion="input_concat"``, ``"auto"`` is the first convolution reading the input.
+        fusion: a registered fusion name (``gpt4o_prior.list_fusions()``), a block class or a callable
+            ``(channels, prior_channels, **kw) -> nn.Module``. ``"input_concat"`` widens the first convolution
+            to read the prior image instead (no encoder).
+        encoder: ``None`` (a :class:`PriorEncoder` pyramid with as many levels as the attach points need), a timm
+            model name (``PriorEncoder(backbone=name)``, not pretrained), or a module following the encoder
+            protocol (``channels``, ``strides``, returns a list).
+        prior_scale: initial :attr:`PriorNet.prior_scale`.
+        example_input: the input of the dry run that measures each point's channels and stride (default: a random
+            (1, C, 64, 64) image on the host's device and dtype).
+        **fusion_kwargs: passed to every fusion block (e.g. ``window=8, halo=3`` for ``cross_attention``).
+
+    Returns:
+        The :class:`PriorNet`; its output equals the host's (to float tolerance) until the branch is trained.
+
+    Raises:
+        KeyError: an unknown module path or fusion name.
+        ValueError / TypeError: a point that does not output (B, C, H, W) features, or nothing to attach to.
+
+    Example:
+        >>> host = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
+        >>> net = attach_prior(host, fusion="input_concat")
+        >>> net.attach_points, net.branch.encoder is None
+        (['0'], True)
+        >>> x = torch.rand(1, 3, 9, 9)
+        >>> torch.equal(net(x, prior=torch.rand(1, 3, 9, 9)), host(x))
+        True
+    """
+    if isinstance(model, PriorNet):
+        raise TypeError("the model already has a prior branch; detach() it first or attach to its .host")
+    builder = get_fusion_class(fusion)
+    input_level = getattr(builder, "attaches_to", "features") == "input"
+    x = example_input if example_input is not None else _default_example(model)
+    check_shape(x, ["B", "C", "H", "W"], "example_input")
+    if isinstance(at, str):
+        if at != "auto":
+            raise ValueError(f"at must be 'auto' or a list of module paths, got {at!r} (for one path use [{at!r}])")
+        paths = None
+    else:
+        paths = _check_paths(model, at)
+        if not paths:
+            raise ValueError("at is an empty list; give module paths or 'auto'")
+
+    calls, out = _dry_run(model, x)
+    if paths is None:
+        if input_level:
+            paths = [_first_conv(calls, x.shape[1])]
+        else:
+            declared = getattr(model, "prior_attach_points", None)
+            paths = _check_paths(model, declared) if declared else _auto_from_calls(calls, out)
+            if not paths:
+                raise ValueError(f"attach_prior found no (B, C, H, W) features in {type(model).__name__}; "
+                                 "name the modules with at=[...]")
+    first = {}
+    for c in calls:
+        first.setdefault(c.path, c)  # first call of each module
+    for path in paths:
+        if path not in first:
+            raise ValueError(f"module {path!r} did not run in the dry run of {type(model).__name__}; "
+                             "choose modules the forward pass uses")
+        if first[path].shape is None:
+            raise ValueError(f"module {path!r} does not output a (B, C, H, W) tensor; fusion needs feature maps")
+    order = {c.path: i for i, c in enumerate(calls)}
+    paths = sorted(paths, key=lambda p: order[p])
+
+    prior_channels = x.shape[1]
+    strides = {p: x.shape[-2] / first[p].shape[-2] for p in paths}
+    if input_level:
+        enc = None
+    elif encoder is None:
+        levels = 1 + max(max(0, round(math.log2(s))) for s in strides.values())
+        enc = PriorEncoder(prior_channels, levels=levels)
+    elif isinstance(encoder, str):
+        enc = PriorEncoder(prior_channels, backbone=encoder)
+    elif isinstance(encoder, nn.Module):
+        enc = encoder
+        for attr in ("channels", "strides"):
+            if not hasattr(enc, attr):
+                raise TypeError(f"encoder {type(enc).__name__} needs a {attr!r} attribute (see PriorEncoder)")
+        prior_channels = getattr(enc, "in_channels", prior_channels)
+    else:
+        raise TypeError(f"encoder must be None, a timm model name or an nn.Module, got {type(encoder).__name__}")
+
+    ref = x
+    ctx = _Context(owner=None)
+    points, fusers = [], {}
+    for path in paths:
+        channels = first[path].shape[1]
+        if input_level:
+            point = AttachPoint(path, channels, 1.0, 0)
+            conv = first[path].module
+            if not isinstance(conv, nn.Conv2d):
+                raise TypeError(f"fusion='input_concat' attaches to an nn.Conv2d; {path!r} is a "
+                                f"{type(conv).__name__}")
+            make = getattr(builder, "from_conv", None)
+            block = make(conv, prior_channels, **fusion_kwargs) if make else builder(
+                channels, prior_channels, **fusion_kwargs)
+        else:
+            level = nearest_level(enc.strides, strides[path])
+            point = AttachPoint(path, channels, strides[path], level)
+            block = create_fusion(fusion, channels, enc.channels[level], **fusion_kwargs)
+        key = _key(path)
+        if key in fusers:
+            raise ValueError(f"attach points {path!r} and {fusers[key].point.path!r} collide as {key!r}")
+        fusers[key] = _PointFusion(point, block, ctx, input_level)
+        points.append(point)
+    branch = PriorBranch(enc, fusers).to(device=ref.device, dtype=ref.dtype)
+    kind = fusion if isinstance(fusion, str) else getattr(fusion, "__name__", fusion)
+    return PriorNet(model, branch, points, prior_channels=prior_channels, fusion=kind, prior_scale=prior_scale,
+                    ctx=ctx)

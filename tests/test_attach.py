@@ -1,0 +1,276 @@
+"""attach_prior / PriorNet: identity at init on several hosts, detach, prior_scale, checkpoints, errors, copies,
+dtypes and torch.compile."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from gpt4o_prior.attach import HostLoadReport, PriorNet, attach_prior, auto_attach_points
+from gpt4o_prior.encoder import PriorEncoder
+from gpt4o_prior.fusion import list_fusions
+
+from fusion.hosts import HOSTS, TinyResNet, TinyUNet, make_host, randomise
+
+KINDS = list_fusions()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # one thread: the shared test machine is small and busy (see tests/fusion/conftest.py)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _train_branch(net, steps=2):
+    """A couple of steps on the branch so the zero-initialised projections move."""
+    opt = torch.optim.Adam(net.branch_parameters(), lr=1e-2)
+    x, p = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    for _ in range(steps):
+        loss = (net(x, prior=p) - x.flip(-1)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net
+
+
+@pytest.mark.parametrize("host_name", list(HOSTS))
+@pytest.mark.parametrize("kind", KINDS)
+def test_identity_at_init_and_detach(host_name, kind):
+    host = make_host(host_name)
+    x, prior = torch.rand(2, 3, 19, 13), torch.rand(2, 3, 24, 20)
+    with torch.no_grad():
+        before = host(x)
+        net = attach_prior(host, fusion=kind)
+        assert isinstance(net, PriorNet) and net.host is host and net.attach_points
+        torch.testing.assert_close(net(x, prior=prior), before, rtol=1e-5, atol=1e-5)
+        assert torch.equal(net(x), before)  # prior=None runs the host alone
+        assert net.detach() is host
+        assert torch.equal(host(x), before)  # bit-identical once detached
+    assert all(not m._forward_hooks for m in host.modules())
+
+
+def test_auto_points_per_host():
+    # one per resolution (the last stage at each), or the host's declared points
+    assert auto_attach_points(TinyUNet()) == ["middle", "decoders.0", "decoders.1"]
+    assert auto_attach_points(TinyResNet()) == ["body"]
+    assert auto_attach_points(HOSTS["transformer"]()) == ["blocks"]
+    nafnet = HOSTS["nafnet"]()
+    assert attach_prior(nafnet).attach_points == nafnet.prior_attach_points
+    # reproducible
+    assert attach_prior(TinyUNet()).attach_points == attach_prior(TinyUNet()).attach_points
+
+
+def test_points_and_levels_follow_the_resolution():
+    net = attach_prior(TinyUNet(), at=["encoders.0", "encoders.1", "middle", "decoders.1"])
+    assert [(p.path, p.channels, p.stride, p.level) for p in net.points] == [
+        ("encoders.0", 8, 1.0, 0), ("encoders.1", 16, 2.0, 1), ("middle", 32, 4.0, 2), ("decoders.1", 8, 1.0, 0)]
+    assert net.branch.encoder.strides == [1, 2, 4]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradients_reach_the_prior_encoder(kind):
+    net = _train_branch(attach_prior(make_host("unet"), fusion=kind), steps=1)
+    net.zero_grad()
+    (net(torch.rand(2, 3, 16, 16), prior=torch.rand(2, 3, 16, 16)) ** 2).mean().backward()
+    params = list(net.branch.encoder.parameters()) if net.branch.encoder is not None else \
+        list(net.branch.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+    assert all(p.grad is not None for p in net.branch_parameters())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bfloat16_net(kind):
+    net = attach_prior(make_host("unet"), fusion=kind).to(torch.bfloat16)
+    out = net(torch.rand(1, 3, 12, 12, dtype=torch.bfloat16), prior=torch.rand(1, 3, 12, 12))
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_prior_scale_blends_and_zero_is_the_host():
+    net = _train_branch(attach_prior(make_host("unet"), fusion="sft"))
+    x, p = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        host_only, full = net.host(x), net(x, prior=p)
+        assert not torch.allclose(host_only, full)
+        net.prior_scale = 0.0
+        assert torch.equal(net(x, prior=p), host_only)
+        net.prior_scale = 0.5
+        half = net(x, prior=p)
+    assert not torch.allclose(half, host_only) and not torch.allclose(half, full)
+
+
+def test_state_dict_round_trips():
+    net = _train_branch(attach_prior(make_host("unet"), fusion="cross_attention", window=4, halo=2))
+    sd = net.state_dict()
+    assert {k.split(".")[0] for k in sd} == {"host", "branch"}
+    assert {k[len("host."):] for k in sd if k.startswith("host.")} == set(net.host.state_dict())
+    x, p = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        want = net(x, prior=p)
+        other = attach_prior(TinyUNet(), fusion="cross_attention", window=4, halo=2)
+        other.load_state_dict(sd)
+        torch.testing.assert_close(other(x, prior=p), want, rtol=0, atol=0)
+        # the branch alone, onto a host that already has its weights
+        third = attach_prior(copy.deepcopy(net.host), fusion="cross_attention", window=4, halo=2)
+        third.load_prior_state_dict(net.prior_state_dict())
+        torch.testing.assert_close(third(x, prior=p), want, rtol=0, atol=0)
+        third.load_prior_state_dict(sd)  # a whole PriorNet state works too
+
+
+def test_prior_state_dict_from_elsewhere_is_a_clear_error():
+    sft = attach_prior(TinyUNet(), fusion="sft")
+    film = attach_prior(TinyUNet(), fusion="film")
+    with pytest.raises(RuntimeError, match="does not fit this PriorNet"):
+        film.load_prior_state_dict(sft.prior_state_dict())
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    net = _train_branch(attach_prior(make_host("resnet"), fusion="sft"))
+    torch.save(net.prior_state_dict(), tmp_path / "branch.pth")
+    other = attach_prior(copy.deepcopy(net.host), fusion="sft")
+    other.load_prior_state_dict(torch.load(tmp_path / "branch.pth", weights_only=True))
+    x = torch.rand(1, 3, 8, 8)
+    torch.testing.assert_close(other(x, prior=x), net(x, prior=x))
+
+
+def test_load_host_state_dict_reports():
+    src = make_host("unet")
+    net = attach_prior(TinyUNet(), fusion="sft")
+    report = net.load_host_state_dict(src.state_dict())
+    assert isinstance(report, HostLoadReport) and report.ok
+    assert not report.missing and not report.unexpected
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(net(x), src(x))
+    # prefixed keys, a stray key, a wrong shape, a missing key
+    sd = {f"module.{k}": v for k, v in src.state_dict().items()}
+    sd["module.extra.weight"] = torch.zeros(1)
+    sd["module.ending.weight"] = torch.zeros(1, 1, 1, 1)
+    del sd["module.intro.bias"]
+    report = net.load_host_state_dict(sd)
+    assert not report.ok
+    assert report.unexpected == ["extra.weight"] and report.mismatched == ["ending.weight"]
+    assert report.missing == ["intro.bias"]
+    assert "missing: intro.bias" in str(report)
+
+
+def test_wrong_prior_is_a_clear_error():
+    net = attach_prior(TinyUNet())
+    x = torch.rand(2, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"prior must have shape \(B, 3, H, W\), got \(2, 4, 8, 8\)"):
+        net(x, prior=torch.rand(2, 4, 8, 8))
+    with pytest.raises(ValueError, match="x and prior must have the same batch size, got 2 and 1"):
+        net(x, prior=torch.rand(1, 3, 8, 8))
+    with pytest.raises(TypeError, match="prior must be a torch.Tensor"):
+        net(x, prior=[1, 2])
+
+
+def test_bad_attach_points_are_clear_errors():
+    with pytest.raises(KeyError, match="has no module 'decoder.0'; did you mean 'decoders.0'"):
+        attach_prior(TinyUNet(), at=["decoder.0"])
+    with pytest.raises(ValueError, match="at must be 'auto' or a list"):
+        attach_prior(TinyUNet(), at="middle")
+    with pytest.raises(ValueError, match="does not output a \\(B, C, H, W\\) tensor"):
+        attach_prior(HOSTS["transformer"](), at=["blocks.0.attn"])
+    with pytest.raises(TypeError, match="attaches to an nn.Conv2d"):
+        attach_prior(TinyUNet(), at=["middle"], fusion="input_concat")
+    with pytest.raises(TypeError, match="already has a prior branch"):
+        attach_prior(attach_prior(TinyUNet()))
+
+
+def test_detached_net_refuses_to_run():
+    net = attach_prior(TinyResNet())
+    net.detach()
+    with pytest.raises(RuntimeError, match="detached"):
+        net(torch.rand(1, 3, 8, 8))
+
+
+def test_deepcopy_is_independent():
+    net = _train_branch(attach_prior(make_host("unet"), fusion="zero_add"))
+    twin = copy.deepcopy(net)
+    x, p = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x, prior=p), net(x, prior=p), rtol=0, atol=0)
+        for q in twin.branch_parameters():
+            q.zero_()
+        assert not torch.allclose(twin(x, prior=p), net(x, prior=p))
+        torch.testing.assert_close(twin(x, prior=p), twin.host(x), rtol=1e-6, atol=1e-6)
+    twin.detach()  # removes the copy's hooks only
+    assert any(m._forward_hooks for m in net.host.modules())
+
+
+def test_branch_and_host_parameters_split():
+    net = attach_prior(make_host("resnet"))
+    n_branch = sum(p.numel() for p in net.branch_parameters())
+    n_host = sum(p.numel() for p in net.host_parameters())
+    assert n_branch + n_host == sum(p.numel() for p in net.parameters())
+    net.freeze_host()
+    assert all(not p.requires_grad for p in net.host_parameters())
+    assert all(p.requires_grad for p in net.branch_parameters())
+
+
+def test_timm_encoder_and_custom_encoder():
+    net = attach_prior(make_host("unet"), encoder="resnet10t").eval()
+    assert net.branch.encoder.backbone_name == "resnet10t"
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, prior=x), net.host(x))
+    net = attach_prior(make_host("unet"), encoder=PriorEncoder(widths=[4, 4, 4]))
+    assert [p.level for p in net.points] == [2, 1, 0]
+
+
+def test_prior_for_a_padded_host_is_padded_not_stretched():
+    # TinyUNet pads 13 -> 16; the prior must be placed at the top-left 13 px, not stretched over 16.
+    net = attach_prior(TinyUNet(), at=["encoders.0"], fusion="sft")
+    seen = {}
+    block = net.branch.points["encoders__0"].block
+    block.register_forward_pre_hook(lambda m, args, kwargs: seen.update(prior=kwargs["prior"]), with_kwargs=True)
+    net(torch.rand(1, 3, 13, 13), prior=torch.rand(1, 3, 13, 13))
+    enc = net.branch.encoder(torch.rand(1, 3, 13, 13))
+    assert seen["prior"].shape[-2:] == (16, 16)
+    assert torch.equal(seen["prior"][..., 13:, :13], seen["prior"][..., 12:13, :13].expand(-1, -1, 3, -1))
+
+
+def test_torch_compile():
+    # fullgraph=True: the hooks and the per-forward prior context trace without graph breaks (forward and backward)
+    net = _train_branch(attach_prior(make_host("resnet"), fusion="cross_attention", window=4))
+    x, p = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    want = net(x, prior=p)
+    compiled = torch.compile(net, backend="aot_eager", fullgraph=True)
+    got = compiled(x, prior=p)
+    torch.testing.assert_close(got, want)
+    got.mean().backward()
+    assert all(q.grad is not None for q in net.branch_parameters())
+    torch.testing.assert_close(compiled(x), net.host(x))  # prior=None: the host alone
+
+
+def test_replicas_without_hooks_are_refused():
+    # nn.DataParallel builds replicas that share the original's hooks; they must not run silently.
+    net = attach_prior(TinyResNet())
+    replica = net._replicate_for_data_parallel()
+    with pytest.raises(RuntimeError, match="DataParallel"):
+        replica(torch.rand(1, 3, 8, 8), prior=torch.rand(1, 3, 8, 8))
+
+
+class _TinySR(nn.Module):
+    """x2 super-resolution host: features at the input's size, output twice as large."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Conv2d(3, 8, 3, padding=1)
+        self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+        self.up = nn.Sequential(nn.Conv2d(8, 12, 3, padding=1), nn.PixelShuffle(2))
+
+    def forward(self, x):
+        return self.up(self.body(self.head(x)))
+
+
+def test_upsampling_host_takes_a_high_resolution_prior():
+    host = randomise(_TinySR())
+    net = attach_prior(host, example_input=torch.rand(1, 3, 16, 16))
+    assert net.attach_points == ["body"]
+    x, prior = torch.rand(2, 3, 10, 12), torch.rand(2, 3, 20, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, prior=prior), host(x))
+    assert net(x, prior=prior).shape == (2, 3, 20, 24)
