@@ -1,0 +1,157 @@
+"""align.py: fit_to_size / undo_fit invert each other; align_prior recovers known shifts, scales and crops, also
+from hazy and dark inputs against clean priors, and falls back when registration is not trustworthy."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from gpt4o_prior import align
+from gpt4o_prior.align import align_prior, choose_size, fit_matrix, fit_to_size, undo_fit
+
+cv2 = pytest.importorskip("cv2")
+
+
+def scene(seed: int, h: int = 96, w: int = 128) -> np.ndarray:
+    """A synthetic clean image: flat-coloured discs and boxes on a textured background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.zeros((h, w, 3), np.float32) + rng.random(3) * 0.3
+    for _ in range(18):
+        c, x0, y0, r = rng.random(3), rng.integers(0, w), rng.integers(0, h), rng.integers(4, max(6, w // 5))
+        m = ((xx - x0) ** 2 + (yy - y0) ** 2 < r * r) if rng.random() < 0.5 else \
+            ((abs(xx - x0) < r) & (abs(yy - y0) < rng.integers(3, r + 4)))
+        img[m] = c
+    img += 0.05 * np.sin(xx / 3.0)[..., None]
+    return (np.clip(cv2.GaussianBlur(img, (0, 0), 0.8), 0, 1) * 255).astype(np.uint8)
+
+
+def hazy(img, t=0.4, airlight=0.85):
+    return (np.clip(img / 255 * t + airlight * (1 - t), 0, 1) * 255).astype(np.uint8)
+
+
+def dark(img, seed=0):
+    x = (img / 255) ** 1.5 * 0.12 + np.random.default_rng(seed).normal(0, 0.008, img.shape)
+    return (np.clip(x, 0, 1) * 255).astype(np.uint8)
+
+
+def similarity(s, deg, tx, ty, c):
+    a = math.radians(deg)
+    m = np.array([[s * math.cos(a), -s * math.sin(a), 0], [s * math.sin(a), s * math.cos(a), 0], [0, 0, 1]])
+    return np.array([[1, 0, c[0] + tx], [0, 1, c[1] + ty], [0, 0, 1]]) @ m @ np.array([[1, 0, -c[0]], [0, 1, -c[1]],
+                                                                                         [0, 0, 1]])
+
+
+def endpoint_error(est, true, hw):
+    ys, xs = np.mgrid[0:hw[0]:4, 0:hw[1]:4]
+    p = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    a, b = est @ p, true @ p
+    return float(np.hypot(*(a[:2] / a[2] - b[:2] / b[2])).mean())
+
+
+def gpt_like(clean, size, mode, transform_args):
+    """A clean 'GPT output' for the fitted input, re-framed by a known similarity in the sent geometry."""
+    sent, rec = fit_to_size(clean, size, mode=mode)
+    c = ((size[0] - 1) / 2, (size[1] - 1) / 2)
+    t = similarity(*transform_args, c)
+    prior = cv2.warpAffine(sent, t[:2], size, borderMode=cv2.BORDER_REFLECT)
+    f = fit_matrix(rec)
+    return prior, rec, np.linalg.inv(f) @ t @ f  # true map: input pixel -> undone-prior pixel
+
+
+# ------------------------------------------------------------------ step 1: fit and undo
+@pytest.mark.parametrize("mode", ["pad", "resize", "crop"])
+@pytest.mark.parametrize("size", [(256, 256), (384, 256), (256, 384)])
+def test_fit_then_undo_returns_the_input(mode, size):
+    img = cv2.GaussianBlur(scene(1), (0, 0), 1.5)
+    sent, rec = fit_to_size(img, size, mode=mode)
+    assert sent.shape == (size[1], size[0], 3) and sent.dtype == np.uint8
+    json.dumps(rec)
+    back = undo_fit(sent, rec)
+    assert back.shape == img.shape
+    err = np.abs(back.astype(int) - img.astype(int))
+    if mode == "crop":  # the cropped-away border is not in the prior
+        h, w = img.shape[:2]
+        keep = np.zeros((h, w), bool)
+        x0, y0 = max(0, -rec["offset"][0] / rec["scale"][0]), max(0, -rec["offset"][1] / rec["scale"][1])
+        keep[int(y0) + 2:h - int(y0) - 2, int(x0) + 2:w - int(x0) - 2] = True
+        err = err[keep]
+    assert err.mean() < 2.5, err.mean()
+
+
+def test_undo_handles_a_returned_size_other_than_the_sent_one():
+    img = cv2.GaussianBlur(scene(2), (0, 0), 1.5)
+    sent, rec = fit_to_size(img, (256, 256), mode="pad")
+    returned = cv2.resize(sent, (384, 384), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(undo_fit(returned, rec).astype(int) - img).mean() < 2.5
+
+
+def test_choose_size_and_argument_errors():
+    assert choose_size(100, 100) == (1024, 1024) and choose_size(600, 400) == (1024, 1536)
+    with pytest.raises(ValueError, match="mode"):
+        fit_to_size(scene(0), (64, 64), mode="stretch")
+    with pytest.raises(ValueError, match=r"img must be an \(H, W, 3\) uint8"):
+        fit_to_size(scene(0).astype(np.float32), (64, 64))
+    with pytest.raises(ValueError, match="fit record"):
+        undo_fit(scene(0), {"mode": "pad"})
+    _, rec = fit_to_size(scene(0), (64, 64))
+    with pytest.raises(ValueError, match="record made for this input"):
+        align_prior(scene(0), scene(0, 50, 50), record=rec)
+    with pytest.raises(ValueError, match="motion"):
+        align_prior(scene(0), scene(0), motion="elastic")
+
+
+# ------------------------------------------------------------------ step 2: registration
+CASES = [  # degradation, fit mode, (scale, degrees, tx, ty) in the sent geometry
+    ("clean", "pad", (1.05, 0.0, 12.0, -7.0)),
+    ("haze", "pad", (0.95, 0.5, -10.0, 6.0)),
+    ("dark", "resize", (1.04, -0.5, 8.0, 9.0)),
+    ("haze", "crop", (1.0, 0.0, -14.0, 0.0)),
+]
+
+
+@pytest.mark.parametrize("degradation,mode,args", CASES)
+def test_registration_recovers_known_transforms(degradation, mode, args):
+    clean = scene(7)
+    inp = {"clean": lambda x: x, "haze": hazy, "dark": dark}[degradation](clean)
+    prior, rec, true = gpt_like(clean, (256, 256), mode, args)
+    aligned, info = align_prior(prior, inp, record=rec)
+    json.dumps(info)
+    assert aligned.shape == inp.shape and info["registered"] and not info["fallback"], info["reason"]
+    before = endpoint_error(np.eye(3), true, inp.shape[:2])
+    after = endpoint_error(np.array(info["matrix"]), true, inp.shape[:2])
+    assert before > 1.5 and after < 0.5, (before, after)
+    assert info["quality"] > info["quality_before"]
+    # the aligned prior matches the clean image far better than the merely undone one
+    undone = undo_fit(prior, rec)
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.abs(aligned[inner].astype(int) - clean[inner]).mean() < \
+        0.5 * np.abs(undone[inner].astype(int) - clean[inner]).mean()
+
+
+def test_unrelated_prior_falls_back_to_the_undone_fit():
+    inp = hazy(scene(3))
+    prior, rec = fit_to_size(scene(99), (256, 256), mode="pad")
+    aligned, info = align_prior(prior, inp, record=rec)
+    assert info["fallback"] and not info["registered"] and info["reason"]
+    assert np.array_equal(aligned, undo_fit(prior, rec)) and info["matrix"] == np.eye(3).tolist()
+
+
+def test_register_false_and_no_record():
+    inp = scene(4)
+    aligned, info = align_prior(inp, inp, register=False)
+    assert np.array_equal(aligned, inp) and info["undo"] == "none" and not info["fallback"]
+    big = cv2.resize(inp, (256, 192), interpolation=cv2.INTER_CUBIC)
+    aligned, info = align_prior(big, inp)
+    assert aligned.shape == inp.shape and info["undo"] == "resize"
+    assert info["registered"] and abs(info["scale"] - 1) < 0.01 and info["shift_px"] < 0.5
+
+
+def test_without_opencv_registration_falls_back_and_says_why(monkeypatch):
+    def no_cv2():
+        raise ImportError("no cv2")
+
+    monkeypatch.setattr(align, "_cv2", no_cv2)
+    inp = scene(5)
+    aligned, info = align_prior(inp, inp)
+    assert info["fallback"] and "opencv" in info["reason"].lower() and np.array_equal(aligned, inp)
