@@ -1,0 +1,136 @@
+"""Reading, writing and checking RGB images as (H, W, 3) uint8 numpy arrays.
+
+Example:
+    >>> img = as_rgb_uint8(np.zeros((4, 6, 3), np.uint8), "img")
+    >>> img.shape
+    (4, 6, 3)
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+__all__ = ["as_rgb_uint8", "read_rgb", "write_png", "encode_png", "decode_rgb", "IMAGE_SUFFIXES"]
+
+#: file suffixes treated as images when scanning folders (lower case)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def as_rgb_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:
+    """Check that ``img`` is an (H, W, 3) uint8 RGB array and return it (C-contiguous).
+
+    Args:
+        img: the array to check.
+        name: its name in error messages.
+
+    Raises:
+        TypeError: not a numpy array, or not uint8.
+        ValueError: wrong number of dimensions or channels, or empty.
+
+    Example:
+        >>> as_rgb_uint8(np.zeros((4, 4), np.uint8), "hazy")
+        Traceback (most recent call last):
+        ...
+        ValueError: hazy must be an (H, W, 3) RGB array, got shape (4, 4); convert grey images with ...
+    """
+    if not isinstance(img, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array (H, W, 3) uint8, got {type(img).__name__}")
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"{name} must be an (H, W, 3) RGB array, got shape {tuple(img.shape)}; "
+                         "convert grey images with np.stack([g] * 3, -1)")
+    if img.dtype != np.uint8:
+        raise TypeError(f"{name} must have dtype uint8, got {img.dtype}; scale float images with "
+                        "(x * 255).round().clip(0, 255).astype(np.uint8)")
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(img.shape)}")
+    return np.ascontiguousarray(img)
+
+
+def decode_rgb(data: bytes, name: str = "image") -> np.ndarray:
+    """Decode image file bytes (PNG, JPEG, ...) into an (H, W, 3) uint8 RGB array.
+
+    Example:
+        >>> decode_rgb(encode_png(np.full((2, 3, 3), 7, np.uint8))).shape
+        (2, 3, 3)
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(_to_rgb(im)).copy()
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ValueError(f"{name} is not a readable image ({e}); check that the file is a complete PNG or JPEG") from e
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: keep the top 8 bits
+        arr = np.asarray(im).astype(np.float64)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        im = Image.fromarray((arr / top * 255).round().clip(0, 255).astype(np.uint8))
+    if im.mode in ("RGBA", "LA", "P", "PA"):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (0, 0, 0, 255))  # transparent areas become black
+        im = Image.alpha_composite(bg, im)
+    return im.convert("RGB")
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file as an (H, W, 3) uint8 RGB array (grey is repeated, alpha composited on black).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not a readable image (the message names it).
+
+    Example:
+        >>> from gpt4o_prior.data import bundled_images
+        >>> read_rgb(bundled_images()[0]).shape
+        (128, 128, 3)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(_to_rgb(im)).copy()
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ValueError(f"{path} is not a readable image ({e}); re-export it as PNG or remove it") from e
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    """PNG bytes of an (H, W, 3) uint8 array (deterministic: same array, same bytes).
+
+    Example:
+        >>> encode_png(np.zeros((2, 2, 3), np.uint8))[:4]
+        b'\\x89PNG'
+    """
+    img = as_rgb_uint8(img)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def write_png(path: str | Path, img: np.ndarray) -> Path:
+    """Write ``img`` as PNG atomically (temporary file in the same folder, then rename); make parent folders.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = write_png(pathlib.Path(tempfile.mkdtemp()) / "a" / "x.png", np.zeros((2, 2, 3), np.uint8))
+        >>> read_rgb(p).shape
+        (2, 2, 3)
+    """
+    path = Path(path)
+    data = encode_png(img)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

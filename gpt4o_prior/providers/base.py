@@ -1,0 +1,253 @@
+"""The common interface of every prior provider: what it is called, how its priors are labelled, what its key holds.
+
+A provider turns an input image into a prior. Two kinds exist:
+
+* **offline** providers (classical enhancement, simulated GPT-like priors) compute the prior locally with
+  :meth:`OfflineProvider.make`; nothing is paid, but their results are still cached under a request key so that
+  datasets look them up the same way as GPT priors;
+* **remote** providers (the OpenAI image-edit API and its Batch API) send the image away; they live in
+  :mod:`gpt4o_prior.providers.openai_images` and :mod:`gpt4o_prior.providers.openai_batch` and are driven by
+  the ``gpt4o-prior generate`` / ``batch`` commands.
+
+Both expose :meth:`Provider.key_fields`: the keyword arguments that, together with the sha256 of the bytes as
+sent, make the cache's ``request_key``. Change anything that changes the output (model, prompt, a parameter)
+and the key changes with it.
+
+Example:
+    >>> import numpy as np
+    >>> class Invert(OfflineProvider):
+    ...     name, label = "invert", "classical"
+    ...     def make(self, image, *, target=None):
+    ...         return 255 - check_image(image, "image")
+    >>> p = Invert()
+    >>> p.key_fields()["provider"], p.key_fields()["model"]
+    ('invert', None)
+    >>> p.make(np.zeros((2, 2, 3), np.uint8))[0, 0].tolist()
+    [255, 255, 255]
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Provider", "OfflineProvider", "check_image", "register_provider", "get_provider", "list_providers",
+           "fill_cache"]
+
+
+def check_image(image: Any, name: str = "image") -> np.ndarray:
+    """Check that ``image`` is an ``(H, W, 3)`` uint8 RGB array and return it.
+
+    Args:
+        image: the array to check.
+        name: its name in the error message.
+
+    Returns:
+        ``image`` unchanged.
+
+    Shape:
+        ``(H, W, 3)``, dtype uint8.
+
+    Example:
+        >>> check_image(np.zeros((4, 5, 3), np.uint8)).shape
+        (4, 5, 3)
+        >>> check_image(np.zeros((4, 5), np.uint8), "prior")
+        Traceback (most recent call last):
+        ...
+        ValueError: prior must be an (H, W, 3) uint8 RGB array, got shape (4, 5) dtype uint8
+    """
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array (H, W, 3) uint8 RGB, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got shape {tuple(image.shape)} "
+                         f"dtype {image.dtype}")
+    return image
+
+
+class Provider:
+    """Base class of all providers.
+
+    Subclasses set two class attributes and may extend :meth:`key_fields`.
+
+    Attributes:
+        name: provider id, stored in the cache key and the set record (e.g. ``"openai-images"``, ``"classical"``).
+        label: what kind of prior it makes: ``"gpt"``, ``"classical"``, ``"simulated"``, ``"released-gpt"``,
+            or another string; datasets and reports group priors by it.
+        model: the model name, or None for providers without one.
+        prompt_id / prompt_version / prompt_text: the task prompt, or None.
+    """
+
+    name: str = "provider"
+    label: str = "other"
+    model: str | None = None
+    prompt_id: str | None = None
+    prompt_version: int | None = None
+    prompt_text: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        """Every setting that changes the output, as a JSON-able dict (part of the key). Default: none."""
+        return {}
+
+    def key_fields(self) -> dict[str, Any]:
+        """The keyword arguments of ``gpt4o_prior.cache.request_key`` except ``input_sha256``.
+
+        Returns:
+            dict with ``provider``, ``model``, ``prompt_text``, ``prompt_version`` and ``params``.
+        """
+        return {"provider": self.name, "model": self.model, "prompt_text": self.prompt_text,
+                "prompt_version": self.prompt_version, "params": self.params()}
+
+    def set_fields(self) -> dict[str, Any]:
+        """The fields of a ``gpt4o_prior.cache.PriorSet`` this provider fills, except ``name``."""
+        return {"provider": self.name, "model": self.model, "label": self.label, "prompt_id": self.prompt_id,
+                "prompt_version": self.prompt_version, "prompt_text": self.prompt_text, "params": self.params()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, label={self.label!r}, model={self.model!r})"
+
+
+class OfflineProvider(Provider):
+    """A provider that computes its prior locally (no network, nothing paid)."""
+
+    def make(self, image: np.ndarray, *, target: np.ndarray | None = None) -> np.ndarray:
+        """Return the prior of ``image``.
+
+        Args:
+            image: the degraded input, (H, W, 3) uint8 RGB.
+            target: the clean ground truth where the provider needs one (simulated priors), else None.
+
+        Returns:
+            the prior, (H', W', 3) uint8 RGB; the cache aligns it back to (H, W) if the sizes differ.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement make(image, *, target=None)")
+
+
+_REGISTRY: dict[str, type[Provider]] = {}
+
+
+def register_provider(cls: type[Provider]) -> type[Provider]:
+    """Class decorator: make a provider available by its ``name`` to :func:`get_provider` and the CLI.
+
+    Example:
+        >>> @register_provider
+        ... class Nothing(OfflineProvider):
+        ...     name = "doc-nothing"
+        >>> "doc-nothing" in list_providers()
+        True
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise TypeError(f"register_provider expects a Provider subclass, got {cls!r}")
+    old = _REGISTRY.get(cls.name)
+    if old is not None and old is not cls and old.__qualname__ != cls.__qualname__:
+        raise ValueError(f"provider name {cls.name!r} is already registered by {old.__module__}.{old.__qualname__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def list_providers() -> list[str]:
+    """Names of the registered providers, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_provider(name: str | type[Provider] | Provider, **kwargs: Any) -> Provider:
+    """Build a provider from a registered name, a class or an instance (returned as is).
+
+    Args:
+        name: registered name, a Provider subclass, or a Provider instance.
+        **kwargs: passed to the class.
+
+    Example:
+        >>> get_provider("nope")
+        Traceback (most recent call last):
+        ...
+        KeyError: "unknown provider 'nope'; registered: ..."
+    """
+    if isinstance(name, Provider):
+        return name
+    if isinstance(name, type) and issubclass(name, Provider):
+        return name(**kwargs)
+    if name not in _REGISTRY:
+        _load_builtin(name)
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown provider {name!r}; registered: {', '.join(list_providers()) or 'none'}")
+    return _REGISTRY[name](**kwargs)
+
+
+def _load_builtin(name: str) -> None:
+    """Import the module of a built-in provider on first use (keeps ``import gpt4o_prior`` light)."""
+    import importlib
+
+    modules = {"classical": "classical", "simulated": "simulated", "released": "released",
+               "released-gpt": "released"}
+    mod = modules.get(name)
+    if mod is not None:
+        try:
+            importlib.import_module(f"gpt4o_prior.providers.{mod}")
+        except ImportError:
+            pass
+
+
+def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvider,
+               targets: Any = None, progress: bool = False) -> dict[str, Any]:
+    """Compute the priors of an offline provider for image files and store them in a prior cache.
+
+    The key uses the original file bytes (``as sent`` = as read) and :meth:`Provider.key_fields`; inputs whose
+    prior is already in the set are skipped, so the call is resumable.
+
+    Args:
+        inputs: image file paths.
+        cache: a ``gpt4o_prior.cache.PriorCache``.
+        set_name: the set to fill (registered from the provider if new).
+        provider: an :class:`OfflineProvider`.
+        targets: None, or a callable ``path -> path of the clean target`` (providers that need ``target=``).
+        progress: show a progress bar.
+
+    Returns:
+        ``{"done": n, "cached": n, "failed": {file name: reason}}``.
+    """
+    import io
+    from pathlib import Path
+
+    from PIL import Image
+
+    from ..cache import PriorSet, request_key, sha256_bytes
+
+    cache.register_set(PriorSet(name=set_name, **provider.set_fields()))
+    paths = [Path(p) for p in inputs]
+    it = paths
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(paths, unit="img", desc=f"{provider.name} -> {set_name}")
+    out: dict[str, Any] = {"done": 0, "cached": 0, "failed": {}}
+    for path in it:
+        try:
+            data = path.read_bytes()
+            src = sha256_bytes(data)
+            found = cache.find(set_name, src)
+            if found is not None and found.status == "ok":
+                out["cached"] += 1
+                continue
+            image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+            target = None
+            if targets is not None:
+                tpath = Path(targets(path))
+                target = np.asarray(Image.open(tpath).convert("RGB"))
+            prior = check_image(provider.make(image, target=target), f"{provider.name} prior of {path.name}")
+            key = request_key(**provider.key_fields(), input_sha256=src)
+            buf = io.BytesIO()
+            Image.fromarray(prior).save(buf, format="PNG")
+            aligned = prior
+            meta: dict[str, Any] = {"provider": provider.name, "model": provider.model, "params": provider.params(),
+                                    "label": provider.label}
+            if prior.shape != image.shape:
+                from ..align import align_prior
+                aligned, meta["alignment"] = align_prior(prior, image)
+            record = getattr(provider, "last_record", None)
+            if record is not None:
+                meta["record"] = record
+            cache.put(key, buf.getvalue(), meta=meta, aligned=aligned, set_name=set_name, source_sha256=src,
+                      source_name=path.name)
+            out["done"] += 1
+        except (OSError, ValueError) as e:
+            out["failed"][path.name] = f"{type(e).__name__}: {e}"
+    return out

@@ -1,0 +1,28 @@
+"""Fixtures for provider tests: the fake OpenAI server, tiny input folders, and environments pointing at them."""
+import os
+
+import pytest
+from provider_helpers import API_KEY, make_inputs
+
+from fake_openai import FakeOpenAI
+
+
+@pytest.fixture
+def fake_openai():
+    """A started fake server (key ``API_KEY``); configure faults through its attributes."""
+    with FakeOpenAI(api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def tiny_inputs(tmp_path):
+    return make_inputs(tmp_path / "inputs", 6)
+
+
+@pytest.fixture
+def openai_env(fake_openai):
+    """Environment for a CLI subprocess that talks to the fake server."""
+    env = dict(os.environ)
+    env.update({"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": fake_openai.base_url,
+                "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost", "OMP_NUM_THREADS": "1"})
+    return env
