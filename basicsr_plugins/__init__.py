@@ -7,4 +7,18 @@ from .compat import patch_torchvision
 
 patch_torchvision()
 
-__all__ = ["patch_torchvision"]
+from . import archs  # noqa: E402  (registers G4PNAFNet, G4PNAFNetLocal, G4PRestormer, G4PRetinexformer)
+
+from .datasets import PriorPairedImageDataset, PriorSingleImageDataset  # noqa: E402
+from .model import PriorSRModel  # noqa: E402
+from .prior_arch import G4PPriorNet  # noqa: E402
+from .prior_option import apply_prior_option  # noqa: E402
+
+__all__ = [
+    "patch_torchvision",
+    "G4PPriorNet",
+    "PriorPairedImageDataset",
+    "PriorSingleImageDataset",
+    "PriorSRModel",
+    "apply_prior_option",
+]

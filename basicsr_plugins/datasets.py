@@ -1,0 +1,180 @@
+"""BasicSR datasets that also yield the aligned prior of each input, transformed exactly like ``lq``.
+
+``PriorPairedImageDataset`` takes every option of BasicSR's ``PairedImageDataset`` plus the ``prior_*`` keys of
+:func:`basicsr_plugins.prior_option.dataset_prior_kwargs`; ``PriorSingleImageDataset`` does the same for
+``SingleImageDataset`` (inputs without ground truth, for testing). Each sample gains ``prior``: a ``(C, H, W)``
+float tensor in ``lq``'s value range, colour space and normalisation. In the ``train`` phase the prior is cropped,
+flipped and rotated with ``lq`` and ``gt`` (BasicSR's own ``paired_random_crop`` and ``augment``, so ``lq`` and
+``gt`` are exactly what ``PairedImageDataset`` would give for the same random state), then warped a little and
+dropped now and then (:func:`gpt4o_prior.augment.augment_prior`).
+
+Priors come from a :class:`gpt4o_prior.cache.PriorCache`, found by the content hash of each input file. At
+construction every input is checked against the cache (hashes only), so a missing prior stops training before
+it starts, unless ``prior_fallback`` is ``input`` or ``zeros``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from basicsr.data.paired_image_dataset import PairedImageDataset
+from basicsr.data.single_image_dataset import SingleImageDataset
+from basicsr.data.transforms import augment, paired_random_crop
+from basicsr.utils import FileClient, bgr2ycbcr, imfrombytes, img2tensor, rgb2ycbcr
+from basicsr.utils.registry import DATASET_REGISTRY
+from torchvision.transforms.functional import normalize
+
+from gpt4o_prior.augment import augment_prior
+
+from .prior_option import dataset_prior_kwargs
+from .registration import register
+
+__all__ = ["PriorPairedImageDataset", "PriorSingleImageDataset", "PriorsMissingError", "missing_priors"]
+
+SHOW_MISSING = 10
+"""How many missing inputs an error lists."""
+
+
+class PriorsMissingError(FileNotFoundError):
+    """Some dataset inputs have no prior in the cache (and no fallback is configured)."""
+
+
+def missing_priors(cache: Any, set_name: str, paths: Sequence[str | Path]) -> list[str]:
+    """Return the inputs among ``paths`` that have no usable (status ``ok``) prior of ``set_name`` in ``cache``.
+
+    Hashes each file's bytes and looks the hash up; reads no prior image.
+
+    Example:
+        >>> import tempfile
+        >>> from gpt4o_prior.cache import PriorCache, PriorSet
+        >>> cache = PriorCache(tempfile.mkdtemp())
+        >>> cache.register_set(PriorSet(name="s", provider="simulated", label="simulated"))
+        >>> missing_priors(cache, "s", [])
+        []
+    """
+    from gpt4o_prior.cache import sha256_bytes
+
+    missing = []
+    for path in paths:
+        entry = cache.find(set_name, sha256_bytes(Path(path).read_bytes()))
+        if entry is None or entry.status != "ok":
+            missing.append(str(path))
+    return missing
+
+
+class _PriorSource:
+    """Prior loading shared by both datasets: options, the start-up check, RGB uint8 -> BasicSR's layout."""
+
+    def _init_prior(self, opt: dict, lq_paths: Sequence[str]) -> None:
+        from gpt4o_prior.cache import PriorCache
+
+        kw = dataset_prior_kwargs(opt)
+        self.prior_opt = kw
+        name = opt.get("name", "?")
+        if opt["io_backend"].get("type", "disk") != "disk":
+            raise ValueError(f"dataset '{name}': priors are looked up by the input file's content hash, which "
+                             f"needs io_backend: {{type: disk}} (got {opt['io_backend'].get('type')!r})")
+        self.prior_cache = PriorCache(kw["cache"])
+        try:
+            self.prior_cache.get_set(kw["set"])
+        except (KeyError, ValueError) as err:  # unknown set / invalid name: re-raised with the option key named
+            raise KeyError(f"dataset '{name}': option prior_set / prior.set = {kw['set']!r} is not a set in the "
+                           f"cache {kw['cache']!r}: {err}") from None
+        if kw["check"]:
+            missing = missing_priors(self.prior_cache, kw["set"], lq_paths)
+            if missing and kw["fallback"] == "error":
+                shown = "\n  ".join(missing[:SHOW_MISSING])
+                more = f"\n  ... and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else ""
+                folder = Path(missing[0]).parent
+                raise PriorsMissingError(
+                    f"dataset '{name}': {len(missing)} of {len(lq_paths)} inputs have no prior of set "
+                    f"'{kw['set']}' in the cache '{kw['cache']}':\n  {shown}{more}\n"
+                    f"Fill the cache first: `gpt4o-prior generate {folder} --cache {kw['cache']} --set {kw['set']} "
+                    f"--task <task> --model <image model>`, or for released GPT-4o outputs `gpt4o-prior import "
+                    f"<outputs folder> --inputs {folder} --cache {kw['cache']} --set {kw['set']}`; or set "
+                    f"prior: {{fallback: input}} (or prior_fallback: input) to use the input where a prior is "
+                    f"missing.")
+
+    def _load_prior(self, lq_path: str) -> np.ndarray:
+        """The prior of ``lq_path`` as BasicSR holds images: (H, W, 3) float32 BGR in [0, 1]."""
+        rgb = self.prior_cache.load_prior(self.prior_opt["set"], lq_path, fallback=self.prior_opt["fallback"])
+        return np.ascontiguousarray(rgb[..., ::-1], dtype=np.float32) / 255.0
+
+    def _prior_to_tensor(self, prior: np.ndarray, *, y_convert) -> Any:
+        if self.opt.get("color") == "y":
+            prior = y_convert(prior, y_only=True)[..., None]
+        tensor = img2tensor(prior, bgr2rgb=True, float32=True)
+        if self.mean is not None or self.std is not None:
+            normalize(tensor, self.mean, self.std, inplace=True)
+        return tensor
+
+
+@register(DATASET_REGISTRY)
+class PriorPairedImageDataset(_PriorSource, PairedImageDataset):
+    """``PairedImageDataset`` plus an aligned ``prior`` per sample (see the module docstring).
+
+    Args:
+        opt: BasicSR dataset options: those of ``PairedImageDataset`` plus ``prior_cache``, ``prior_set`` and
+            optional ``prior_fallback``, ``prior_check``, ``prior_dropout``, ``prior_dropout_fill``,
+            ``prior_warp``, ``prior_max_shift``, ``prior_max_rotation``, ``prior_max_scale``.
+
+    Returns (per item):
+        dict with ``lq``, ``gt``, ``prior`` (tensors ``(C, H, W)``), ``lq_path``, ``gt_path``.
+    """
+
+    def __init__(self, opt: dict):
+        super().__init__(opt)
+        self._init_prior(opt, [p["lq_path"] for p in self.paths])
+
+    def __getitem__(self, index: int) -> dict:
+        if self.opt["phase"] != "train":  # no augmentation: BasicSR's own item, plus the prior
+            item = super().__getitem__(index)
+            item["prior"] = self._prior_to_tensor(self._load_prior(item["lq_path"]), y_convert=bgr2ycbcr)
+            return item
+        if self.file_client is None:
+            self.file_client = FileClient(self.io_backend_opt.pop("type"), **self.io_backend_opt)
+        scale = self.opt["scale"]
+        gt_path, lq_path = self.paths[index]["gt_path"], self.paths[index]["lq_path"]
+        img_gt = imfrombytes(self.file_client.get(gt_path, "gt"), float32=True)
+        img_lq = imfrombytes(self.file_client.get(lq_path, "lq"), float32=True)
+        prior = self._load_prior(lq_path)
+        # the prior is lq-sized: crop it with lq, then flip / rotate all three alike (BasicSR's own functions)
+        img_gt, (img_lq, prior) = paired_random_crop(img_gt, [img_lq, prior], self.opt["gt_size"], scale, gt_path)
+        img_gt, img_lq, prior = augment([img_gt, img_lq, prior], self.opt["use_hflip"], self.opt["use_rot"])
+        kw = self.prior_opt
+        prior = augment_prior(prior, lq=img_lq, dropout=kw["dropout"], fill=kw["dropout_fill"], warp=kw["warp"],
+                              max_shift=kw["max_shift"], max_rotation=kw["max_rotation"],
+                              max_scale=kw["max_scale"])
+        if self.opt.get("color") == "y":
+            img_gt = bgr2ycbcr(img_gt, y_only=True)[..., None]
+            img_lq = bgr2ycbcr(img_lq, y_only=True)[..., None]
+        img_gt, img_lq = img2tensor([img_gt, img_lq], bgr2rgb=True, float32=True)
+        if self.mean is not None or self.std is not None:
+            normalize(img_lq, self.mean, self.std, inplace=True)
+            normalize(img_gt, self.mean, self.std, inplace=True)
+        prior = self._prior_to_tensor(prior, y_convert=bgr2ycbcr)
+        return {"lq": img_lq, "gt": img_gt, "prior": prior, "lq_path": lq_path, "gt_path": gt_path}
+
+
+@register(DATASET_REGISTRY)
+class PriorSingleImageDataset(_PriorSource, SingleImageDataset):
+    """``SingleImageDataset`` (inputs only, no ground truth) plus the aligned ``prior`` of each input.
+
+    Args:
+        opt: options of ``SingleImageDataset`` plus ``prior_cache``, ``prior_set``, optional ``prior_fallback``
+            and ``prior_check``.
+
+    Returns (per item):
+        dict with ``lq``, ``prior`` (tensors ``(C, H, W)``) and ``lq_path``.
+    """
+
+    def __init__(self, opt: dict):
+        super().__init__(opt)
+        self._init_prior(opt, list(self.paths))
+
+    def __getitem__(self, index: int) -> dict:
+        item = super().__getitem__(index)
+        # SingleImageDataset converts lq with rgb2ycbcr for color: y; the prior follows lq exactly
+        item["prior"] = self._prior_to_tensor(self._load_prior(item["lq_path"]), y_convert=rgb2ycbcr)
+        return item

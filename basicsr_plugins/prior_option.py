@@ -1,0 +1,191 @@
+"""The one-line option: turn ``prior: {cache: priors/, set: ohaze-gpt}`` into the written-out BasicSR options.
+
+A working BasicSR option file (``model_type: SRModel``, ``PairedImageDataset`` / ``SingleImageDataset``, any
+registered ``network_g``) gains one top-level line; :func:`apply_prior_option` rewrites the parsed options so
+that
+
+* ``network_g`` becomes ``{type: G4PPriorNet, host: <the original network_g>, fusion: ..., at: ...}``;
+* ``model_type: SRModel`` becomes ``PriorSRModel``;
+* every dataset becomes its prior-aware twin (``PriorPairedImageDataset`` / ``PriorSingleImageDataset``) with
+  ``prior_cache``, ``prior_set`` and the augmentation keys filled in (keys already written in a dataset win).
+
+Keys of the ``prior:`` mapping (all but ``cache`` and ``set`` optional):
+
+============== ============ ==========================================================================
+key            default      meaning
+============== ============ ==========================================================================
+cache          (required)   prior cache folder (``PriorCache`` root)
+set            (required)   prior set name in that cache
+fallback       ``error``    missing prior: ``error`` (stop before training), ``input`` or ``zeros``
+check          ``true``     check every dataset input against the cache before training starts
+dropout        ``0.1``      training: probability of dropping a sample's prior
+dropout_fill   ``input``    what a dropped prior becomes: ``input``, ``zeros`` or ``mean``
+warp           ``0.5``      training: probability of a small random affine warp of the prior
+max_shift      ``2.0``      warp: largest shift in pixels
+max_rotation   ``1.0``      warp: largest rotation in degrees
+max_scale      ``0.02``     warp: largest relative zoom
+fusion         ``sft``      fusion block name (``gpt4o_prior.fusion``)
+at             ``auto``     attach points: ``auto`` or a list of module paths of the host
+encoder        ``~``        prior encoder options (a mapping of keyword arguments), default encoder when ~
+prior_scale    ``1.0``      fidelity scale of the prior branch
+fusion_args    ``{}``       extra keyword arguments for the fusion blocks
+freeze_host    ``false``    train the prior branch alone (host gradients off)
+============== ============ ==========================================================================
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+__all__ = ["PriorOptionError", "DATA_KEYS", "NET_KEYS", "DATASET_TWINS", "MODEL_TWINS", "PRIOR_ARCH",
+           "apply_prior_option", "dataset_prior_kwargs"]
+
+PRIOR_ARCH = "G4PPriorNet"
+"""Registered name of the wrapping architecture."""
+
+DATA_KEYS = ("cache", "set", "fallback", "check", "dropout", "dropout_fill", "warp", "max_shift", "max_rotation",
+             "max_scale")
+"""Keys of the ``prior:`` mapping that go to every dataset, as ``prior_<key>``."""
+
+NET_KEYS = ("fusion", "at", "encoder", "prior_scale", "fusion_args", "freeze_host")
+"""Keys of the ``prior:`` mapping that go to ``network_g``."""
+
+DATASET_TWINS = {"PairedImageDataset": "PriorPairedImageDataset", "SingleImageDataset": "PriorSingleImageDataset"}
+"""BasicSR dataset type -> its prior-aware twin."""
+
+MODEL_TWINS = {"SRModel": "PriorSRModel"}
+"""BasicSR model type -> its prior-aware twin."""
+
+FALLBACKS = ("error", "input", "zeros")
+
+
+class PriorOptionError(ValueError):
+    """An option file the prior plugin cannot handle; the message names the key and what to do."""
+
+
+def _check_prior_mapping(prior: Any) -> dict:
+    if not isinstance(prior, Mapping):
+        raise PriorOptionError(f"option 'prior' must be a mapping such as {{cache: priors/, set: ohaze-gpt}}, "
+                               f"got {prior!r}")
+    unknown = sorted(set(prior) - set(DATA_KEYS) - set(NET_KEYS))
+    if unknown:
+        raise PriorOptionError(f"option 'prior' has unknown key(s) {unknown}; known keys: "
+                               f"{sorted(DATA_KEYS + NET_KEYS)}")
+    for key in ("cache", "set"):
+        if not prior.get(key):
+            raise PriorOptionError(f"option 'prior.{key}' is required: write prior: {{cache: <cache folder>, "
+                                   f"set: <prior set name>}}")
+    fallback = prior.get("fallback", "error")
+    if fallback not in FALLBACKS:
+        raise PriorOptionError(f"option 'prior.fallback' must be one of {FALLBACKS}, got {fallback!r}")
+    return dict(prior)
+
+
+def dataset_prior_kwargs(dataset_opt: Mapping[str, Any]) -> dict:
+    """Read the ``prior_*`` keys of one dataset's options into keyword arguments (with defaults).
+
+    Args:
+        dataset_opt: one entry of ``opt['datasets']``.
+
+    Returns:
+        dict with keys ``cache, set, fallback, check, dropout, dropout_fill, warp, max_shift, max_rotation,
+        max_scale``.
+
+    Raises:
+        PriorOptionError: ``prior_cache`` or ``prior_set`` missing, or a bad value.
+
+    Example:
+        >>> kw = dataset_prior_kwargs({"name": "v", "prior_cache": "priors", "prior_set": "s"})
+        >>> kw["set"], kw["dropout"], kw["warp"], kw["fallback"]
+        ('s', 0.1, 0.5, 'error')
+    """
+    from gpt4o_prior import augment
+
+    name = dataset_opt.get("name", "?")
+    defaults = {"fallback": "error", "check": True, "dropout": augment.PRIOR_DROPOUT, "dropout_fill": "input",
+                "warp": augment.WARP_PROB, "max_shift": augment.MAX_SHIFT, "max_rotation": augment.MAX_ROTATION,
+                "max_scale": augment.MAX_SCALE}
+    out = {}
+    for key in DATA_KEYS:
+        value = dataset_opt.get(f"prior_{key}", defaults.get(key))
+        if value is None and key in ("cache", "set"):
+            raise PriorOptionError(f"dataset '{name}': option 'prior_{key}' is required for a prior dataset (or "
+                                   f"add the top-level line prior: {{cache: ..., set: ...}} and keep the BasicSR "
+                                   f"dataset type)")
+        out[key] = value
+    if out["fallback"] not in FALLBACKS:
+        raise PriorOptionError(f"dataset '{name}': option 'prior_fallback' must be one of {FALLBACKS}, "
+                               f"got {out['fallback']!r}")
+    if out["dropout_fill"] not in augment.DROPOUT_FILLS:
+        raise PriorOptionError(f"dataset '{name}': option 'prior_dropout_fill' must be one of "
+                               f"{augment.DROPOUT_FILLS}, got {out['dropout_fill']!r}")
+    for key in ("dropout", "warp"):
+        value = out[key]
+        if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise PriorOptionError(f"dataset '{name}': option 'prior_{key}' must be a probability in [0, 1], "
+                                   f"got {value!r}")
+    return out
+
+
+def apply_prior_option(opt: dict) -> dict:
+    """Rewrite parsed BasicSR options carrying a top-level ``prior:`` mapping into the written-out form.
+
+    Does nothing when ``prior`` is absent or null. Idempotent: applying it twice gives the same options.
+
+    Args:
+        opt: options as BasicSR's ``parse_options`` returns them (changed in place).
+
+    Returns:
+        The same ``opt``.
+
+    Raises:
+        PriorOptionError: an unknown key in ``prior``, a ``model_type`` or dataset ``type`` the plugin cannot
+            make prior-aware, or a ``network_g`` without ``type``; the message names the key and what to do.
+
+    Example:
+        >>> opt = {"model_type": "SRModel", "prior": {"cache": "priors", "set": "s", "fusion": "sft"},
+        ...        "network_g": {"type": "G4PNAFNet", "width": 8},
+        ...        "datasets": {"train": {"name": "t", "type": "PairedImageDataset"}}}
+        >>> opt = apply_prior_option(opt)
+        >>> opt["model_type"], opt["network_g"]["type"], opt["network_g"]["host"]
+        ('PriorSRModel', 'G4PPriorNet', {'type': 'G4PNAFNet', 'width': 8})
+        >>> opt["datasets"]["train"]["type"], opt["datasets"]["train"]["prior_set"]
+        ('PriorPairedImageDataset', 's')
+    """
+    prior = opt.get("prior")
+    if prior is None:
+        return opt
+    prior = _check_prior_mapping(prior)
+
+    model_type = opt.get("model_type", "SRModel")
+    if model_type in MODEL_TWINS:
+        opt["model_type"] = MODEL_TWINS[model_type]
+    elif model_type not in MODEL_TWINS.values():
+        raise PriorOptionError(
+            f"option 'model_type: {model_type}': the prior line can wrap {sorted(MODEL_TWINS)} only. Use "
+            f"model_type: SRModel, or write a model that feeds data['prior'] to the network (subclass "
+            f"basicsr_plugins.PriorSRModel) and remove the 'prior' line")
+
+    net = opt.get("network_g")
+    if not isinstance(net, Mapping) or "type" not in net:
+        raise PriorOptionError("option 'network_g' must be a mapping with a 'type' for the prior line to wrap it")
+    net_kwargs = {k: prior[k] for k in NET_KEYS if k in prior}
+    if net["type"] == PRIOR_ARCH:
+        for key, value in net_kwargs.items():
+            net.setdefault(key, value)
+    else:
+        opt["network_g"] = {"type": PRIOR_ARCH, "host": dict(net), **net_kwargs}
+
+    datasets = opt.get("datasets") or {}
+    for phase, dataset_opt in datasets.items():
+        dtype = dataset_opt.get("type")
+        if dtype in DATASET_TWINS:
+            dataset_opt["type"] = DATASET_TWINS[dtype]
+        elif dtype not in DATASET_TWINS.values():
+            raise PriorOptionError(
+                f"option 'datasets.{phase}.type: {dtype}': the prior line supports {sorted(DATASET_TWINS)}. "
+                f"Convert the data to one of them, or give this dataset a 'prior' entry in its batches yourself "
+                f"and remove the 'prior' line")
+        for key in DATA_KEYS:
+            if key in prior:
+                dataset_opt.setdefault(f"prior_{key}", prior[key])
+    return opt
