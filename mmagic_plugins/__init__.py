@@ -8,4 +8,20 @@ from .compat import patch_mmagic
 
 patch_mmagic()
 
-__all__ = ["patch_mmagic"]
+from . import model, runner, save_outputs, transforms  # noqa: E402,F401  (registration)
+from .config import apply_prior  # noqa: E402
+from .model import PriorEditModel  # noqa: E402
+from .runner import PriorRunner  # noqa: E402
+from .save_outputs import SaveRestored  # noqa: E402
+from .transforms import LoadPrior, PriorAugment, PriorPairedRandomCrop  # noqa: E402
+
+__all__ = [
+    "patch_mmagic",
+    "apply_prior",
+    "PriorEditModel",
+    "PriorRunner",
+    "SaveRestored",
+    "LoadPrior",
+    "PriorAugment",
+    "PriorPairedRandomCrop",
+]

@@ -17,6 +17,7 @@ before ``mmagic_plugins``, call it first.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import sys
 import types
 
@@ -94,6 +95,9 @@ def patch_mmcv_ext() -> bool:
         if err.name == "mmcv":
             return False
     stub = _MissingExt(_EXT, "stand-in for mmcv's compiled ops (mmcv-lite); see mmagic_plugins.compat")
+    # A spec with no loader: MMEngine's Runner asks pkgutil.find_loader('mmcv._ext') whether full mmcv is there,
+    # which raises for a module whose __spec__ is None; with this spec it answers "no loader", the truth.
+    stub.__spec__ = importlib.machinery.ModuleSpec(_EXT, None)
     sys.modules[_EXT] = stub
     import mmcv
 

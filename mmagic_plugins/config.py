@@ -1,0 +1,256 @@
+"""Turn the one ``prior = dict(cache=..., set=...)`` setting into the written-out MMagic config.
+
+:func:`apply_prior` is a pure function from a config to a new config (the input is not changed). It
+
+* makes ``model`` a ``PriorEditModel`` (from ``BaseEditModel``; generator, loss and data preprocessor kept),
+  with the branch keys of ``prior`` (``fusion``, ``at``, ...) unless the model already sets them;
+* rewrites the pipeline of every dataloader's dataset (``train_dataloader``, ``val_dataloader``,
+  ``test_dataloader``, lists of them, through dataset wrappers): ``LoadPrior`` right after ``LoadImageFromFile(key='img')``,
+  ``'prior'`` added to the keys of the shared geometric transforms (:data:`KEYED_GEOMETRIC`),
+  ``PairedRandomCrop`` replaced by ``PriorPairedRandomCrop``, ``PriorAugment`` before ``PackInputs`` in training,
+  and ``'prior'`` packed by ``PackInputs``. A pipeline that already has ``LoadPrior`` is left as written.
+
+:class:`~mmagic_plugins.runner.PriorRunner` applies it to the config it is built from; call it yourself to see or
+save the written-out config. Keys of ``prior`` (all but ``cache`` and ``set`` optional; the same keys as the
+BasicSR adapter's ``prior:`` option):
+
+============== ============ ==========================================================================
+key            default      meaning
+============== ============ ==========================================================================
+cache          (required)   prior cache folder (``PriorCache`` root)
+set            (required)   prior set name in that cache
+fallback       ``error``    input without a prior: ``error``, ``input`` (the input itself) or ``zeros``
+check          ``True``     ``PriorRunner``: check every dataset input against the cache before it runs
+dropout        ``0.1``      training: probability of dropping a sample's prior
+dropout_fill   ``input``    what a dropped prior becomes: ``input``, ``zeros`` or ``mean``
+warp           ``0.5``      training: probability of a small random affine warp of the prior
+max_shift      ``2.0``      warp: largest shift in pixels
+max_rotation   ``1.0``      warp: largest rotation in degrees
+max_scale      ``0.02``     warp: largest relative zoom
+fusion         ``sft``      fusion block name (``gpt4o_prior.fusion``)
+at             ``auto``     attach points: ``auto`` or a list of module paths of the generator
+encoder        ``None``     None (default encoder), a timm model name, or ``PriorEncoder`` keyword arguments
+prior_scale    ``1.0``      fidelity scale of the prior branch
+fusion_args    ``{}``       extra keyword arguments of the fusion blocks
+freeze_host    ``False``    train the prior branch alone (generator gradients off)
+============== ============ ==========================================================================
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+from mmengine.logging import print_log
+
+from gpt4o_prior import augment
+
+__all__ = ["PriorConfigError", "DATA_KEYS", "NET_KEYS", "KEYED_GEOMETRIC", "apply_prior", "prior_pipeline",
+           "check_prior_settings"]
+
+DATA_KEYS = ("cache", "set", "fallback", "check", "dropout", "dropout_fill", "warp", "max_shift", "max_rotation",
+             "max_scale")
+"""Keys of ``prior`` used by the data pipeline (and the runner's check)."""
+
+NET_KEYS = ("fusion", "at", "encoder", "prior_scale", "fusion_args", "freeze_host")
+"""Keys of ``prior`` passed to ``PriorEditModel``."""
+
+KEYED_GEOMETRIC = ("Flip", "RandomTransposeHW", "RandomRotation", "FixedCrop", "Resize")
+"""MMagic transforms that take a ``keys`` list and move every listed image alike: the prior joins ``img`` there."""
+
+DATALOADERS = {"train_dataloader": True, "val_dataloader": False, "test_dataloader": False}
+"""Dataloader keys rewritten, and whether each is a training loader (prior augmentation on)."""
+
+MODEL_TYPES = ("BaseEditModel", "PriorEditModel")
+FALLBACKS = ("error", "input", "zeros")
+
+
+class PriorConfigError(ValueError):
+    """A config the prior plugin cannot rewrite; the message names the key and says what to do."""
+
+
+def _type_name(t: Any) -> str:
+    return t if isinstance(t, str) else getattr(t, "__name__", str(t))
+
+
+def _bare(name: str) -> str:
+    return name.split(".")[-1]  # 'mmagic.Flip' -> 'Flip'
+
+
+def check_prior_settings(prior: Any) -> dict:
+    """Validate the ``prior`` setting and return it as a plain dict.
+
+    Args:
+        prior: the config's ``prior`` value.
+
+    Returns:
+        A dict copy.
+
+    Raises:
+        PriorConfigError: not a mapping, an unknown key, ``cache`` or ``set`` missing, a bad ``fallback``.
+
+    Example:
+        >>> check_prior_settings(dict(cache='priors/', set='ohaze-gpt'))
+        {'cache': 'priors/', 'set': 'ohaze-gpt'}
+        >>> check_prior_settings(dict(cache='priors/'))
+        Traceback (most recent call last):
+        ...
+        mmagic_plugins.config.PriorConfigError: prior.set is required: prior = dict(cache='<cache folder>', set='<prior set name>')
+    """
+    if not isinstance(prior, Mapping):
+        raise PriorConfigError(f"prior must be a dict such as prior = dict(cache='priors/', set='ohaze-gpt'), "
+                               f"got {prior!r}")
+    unknown = sorted(set(prior) - set(DATA_KEYS) - set(NET_KEYS))
+    if unknown:
+        raise PriorConfigError(f"prior has unknown key(s) {unknown}; known keys: {sorted(DATA_KEYS + NET_KEYS)}")
+    for key in ("cache", "set"):
+        if not prior.get(key):
+            raise PriorConfigError(f"prior.{key} is required: prior = dict(cache='<cache folder>', "
+                                   "set='<prior set name>')")
+    if prior.get("fallback", "error") not in FALLBACKS:
+        raise PriorConfigError(f"prior.fallback must be one of {FALLBACKS}, got {prior.get('fallback')!r}")
+    return {k: copy.deepcopy(v) for k, v in prior.items()}
+
+
+def _keys_of(step: Mapping) -> list | None:
+    keys = step.get("keys")
+    if keys is None:
+        return None
+    return [keys] if isinstance(keys, str) else list(keys)
+
+
+def prior_pipeline(pipeline: list, *, cache: str, set: str, training: bool = False,  # noqa: A002
+                   fallback: str = "error", dropout: float = augment.PRIOR_DROPOUT, dropout_fill: str = "input",
+                   warp: float = augment.WARP_PROB, max_shift: float = augment.MAX_SHIFT,
+                   max_rotation: float = augment.MAX_ROTATION, max_scale: float = augment.MAX_SCALE,
+                   where: str = "pipeline") -> list:
+    """Return a copy of an MMagic pipeline (a list of transform dicts) that also loads and carries the prior.
+
+    Args:
+        pipeline: the pipeline, e.g. a dataloader's ``dataset.pipeline``.
+        cache, set, fallback: for ``LoadPrior``.
+        training: add ``PriorAugment`` (prior warp and dropout) before ``PackInputs``.
+        dropout, dropout_fill, warp, max_shift, max_rotation, max_scale: for ``PriorAugment``.
+        where: the pipeline's name, for error messages.
+
+    Returns:
+        The new pipeline (the input list is not changed). A pipeline that already has ``LoadPrior`` comes back
+        unchanged (a copy).
+
+    Raises:
+        PriorConfigError: no ``LoadImageFromFile`` with ``key='img'``, or no ``PackInputs``.
+
+    Example:
+        >>> p = [dict(type='LoadImageFromFile', key='img'), dict(type='LoadImageFromFile', key='gt'),
+        ...      dict(type='Flip', keys=['img', 'gt']), dict(type='PairedRandomCrop', gt_patch_size=64),
+        ...      dict(type='PackInputs')]
+        >>> [s['type'] for s in prior_pipeline(p, cache='priors/', set='s', training=True)]
+        ['LoadImageFromFile', 'LoadPrior', 'LoadImageFromFile', 'Flip', 'PriorPairedRandomCrop', 'PriorAugment', 'PackInputs']
+        >>> prior_pipeline(p, cache='priors/', set='s')[3]['keys']
+        ['img', 'gt', 'prior']
+    """
+    steps = [copy.deepcopy(dict(s)) for s in pipeline]
+    names = [_bare(_type_name(s.get("type", ""))) for s in steps]
+    if "LoadPrior" in names:
+        return steps
+    load = [i for i, (n, s) in enumerate(zip(names, steps)) if n == "LoadImageFromFile" and s.get("key") == "img"]
+    if not load:
+        raise PriorConfigError(f"{where}: no LoadImageFromFile(key='img') to load the prior after; write the "
+                               "pipeline with LoadPrior yourself (see docs/mmagic.md)")
+    if "PackInputs" not in names:
+        raise PriorConfigError(f"{where}: no PackInputs to pack the prior with; write the pipeline with "
+                               "PackInputs(keys=['img', 'prior']) yourself")
+    out: list = []
+    for i, (name, step) in enumerate(zip(names, steps)):
+        if name in KEYED_GEOMETRIC and "img" in (_keys_of(step) or []):
+            step["keys"] = _keys_of(step) + ["prior"]
+        elif name == "PairedRandomCrop":
+            step["type"] = "PriorPairedRandomCrop"
+        elif name == "PackInputs":
+            if training and (dropout > 0 or warp > 0):
+                out.append(dict(type="PriorAugment", dropout=dropout, dropout_fill=dropout_fill, warp=warp,
+                                max_shift=max_shift, max_rotation=max_rotation, max_scale=max_scale))
+            keys = _keys_of(step) or ["merged", "img"]
+            step["keys"] = keys + ([] if "prior" in keys else ["prior"])
+            meta = step.get("meta_keys") or []
+            meta = [meta] if isinstance(meta, str) else list(meta)
+            step["meta_keys"] = meta + [k for k in ("prior_channel_order", "prior_color_type") if k not in meta]
+        elif i > load[0] and "img" in (_keys_of(step) or []) and name not in KEYED_GEOMETRIC:
+            print_log(f"{where}: left the prior out of {name}(keys={_keys_of(step)}); if {name} moves pixels "
+                      "(a crop, a warp), add 'prior' to its keys so the prior stays aligned with img",
+                      logger="current", level=30)
+        out.append(step)
+        if i == load[0]:
+            out.append(dict(type="LoadPrior", cache=str(cache), set=str(set), fallback=fallback))
+    return out
+
+
+def _rewrite_dataset(ds: Any, where: str, **kwargs) -> Any:
+    if not isinstance(ds, Mapping):
+        return ds
+    ds = dict(ds)
+    if ds.get("pipeline") is not None:
+        ds["pipeline"] = prior_pipeline(list(ds["pipeline"]), where=f"{where}.pipeline", **kwargs)
+    if isinstance(ds.get("dataset"), Mapping):
+        ds["dataset"] = _rewrite_dataset(ds["dataset"], f"{where}.dataset", **kwargs)
+    if isinstance(ds.get("datasets"), (list, tuple)):
+        ds["datasets"] = [_rewrite_dataset(d, f"{where}.datasets[{i}]", **kwargs)
+                          for i, d in enumerate(ds["datasets"])]
+    return ds
+
+
+def apply_prior(cfg: Any, prior: Mapping[str, Any] | None = None) -> Any:
+    """Return a copy of ``cfg`` with the prior branch written out (see the module docstring).
+
+    Args:
+        cfg: an ``mmengine.Config`` or a dict, with ``model`` and dataloaders as MMagic restoration configs have.
+        prior: the prior settings; default ``cfg['prior']``.
+
+    Returns:
+        A new config of the same kind (``cfg`` is not changed), with ``prior`` kept in it.
+
+    Raises:
+        PriorConfigError: no ``prior`` setting, a bad one, or a model that is not a ``BaseEditModel``.
+
+    Example:
+        >>> cfg = dict(prior=dict(cache='priors/', set='s', fusion='sft'),
+        ...            model=dict(type='BaseEditModel', generator=dict(type='NAFNet'), pixel_loss=dict(type='L1Loss')))
+        >>> new = apply_prior(cfg)
+        >>> new['model']['type'], new['model']['fusion'], cfg['model']['type']
+        ('PriorEditModel', 'sft', 'BaseEditModel')
+    """
+    if prior is None:
+        if "prior" not in cfg:
+            raise PriorConfigError("the config has no prior setting: add prior = dict(cache='<cache folder>', "
+                                   "set='<prior set name>')")
+        prior = cfg["prior"]
+    prior = check_prior_settings(prior)
+    cfg = copy.deepcopy(cfg)
+    model = cfg.get("model")
+    if not isinstance(model, Mapping):
+        raise PriorConfigError("the config has no model dict to add the prior branch to")
+    mtype = _bare(_type_name(model.get("type", "")))
+    if mtype not in MODEL_TYPES:
+        raise PriorConfigError(f"model.type is {mtype!r}; the prior plugin wraps the generator of a BaseEditModel. "
+                               "For another model, subclass it the way PriorEditModel subclasses BaseEditModel")
+    model = dict(model)
+    model["type"] = "PriorEditModel"
+    for key in NET_KEYS:
+        if key in prior and key not in model:
+            model[key] = prior[key]
+    cfg["model"] = model
+    data_kwargs = {k: prior[k] for k in DATA_KEYS if k in prior and k != "check"}
+    for key, training in DATALOADERS.items():
+        loader = cfg.get(key)
+        if isinstance(loader, (list, tuple)):  # MMagic's MultiValLoop / MultiTestLoop take several loaders
+            cfg[key] = [_rewrite_loader(d, f"{key}[{i}]", training, data_kwargs) for i, d in enumerate(loader)]
+        elif loader is not None:
+            cfg[key] = _rewrite_loader(loader, key, training, data_kwargs)
+    return cfg
+
+
+def _rewrite_loader(loader: Any, where: str, training: bool, data_kwargs: dict) -> Any:
+    if isinstance(loader, Mapping) and isinstance(loader.get("dataset"), Mapping):
+        loader = dict(loader)
+        loader["dataset"] = _rewrite_dataset(loader["dataset"], f"{where}.dataset", training=training,
+                                             **data_kwargs)
+    return loader

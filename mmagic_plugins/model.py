@@ -1,0 +1,174 @@
+"""``PriorEditModel``: MMagic's ``BaseEditModel`` whose generator takes the prior as a second input.
+
+MMagic's ``BaseEditModel.forward`` keeps ``inputs['img']`` and drops every other input key, so a prior packed by
+``PackInputs(keys=['img', 'prior'])`` never reaches the generator. ``PriorEditModel`` wraps the generator with
+:func:`gpt4o_prior.attach.attach_prior` and hands ``inputs['prior']`` to it in the ``tensor``, ``predict`` and
+``loss`` modes; everything else (losses, data preprocessing, output destruction) is ``BaseEditModel``'s.
+
+Checkpoints: a checkpoint of the plain MMagic model (``generator.<host key>``) loads into the wrapped model
+(``generator.host.<host key>``): the keys are mapped on load, the count is logged, and the prior branch keeps its
+identity initialisation, so the wrapped model starts out computing exactly what the pretrained one did.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Mapping, Sequence
+
+import torch
+from mmengine.logging import print_log
+
+from gpt4o_prior.checks import check_same_batch, check_shape
+
+from .registry import MODELS, register
+
+with warnings.catch_warnings():  # MMagic imports diffusers, which warns about its own deprecations
+    warnings.simplefilter("ignore")
+    from mmagic.models import BaseEditModel
+
+__all__ = ["PriorEditModel", "PriorInputMissingError"]
+
+HOST = "host."
+"""State-dict prefix of the host network inside the wrapped generator (``attach_prior``'s layout)."""
+
+
+class PriorInputMissingError(KeyError):
+    """The model was called without ``inputs['prior']`` although it requires one."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0])
+
+
+@register(MODELS)
+class PriorEditModel(BaseEditModel):
+    """``BaseEditModel`` with a prior branch on its generator.
+
+    Args:
+        generator: config of the host generator (e.g. ``dict(type='NAFNet', ...)``), as for ``BaseEditModel``.
+        pixel_loss: config of the pixel loss.
+        fusion: fusion block of the prior branch (a name from :mod:`gpt4o_prior.fusion`, e.g. ``'sft'``).
+        at: attach points: ``'auto'`` or a list of module paths in the generator.
+        encoder: None (the default encoder), a timm model name, or keyword arguments of
+            :class:`gpt4o_prior.encoder.PriorEncoder` (e.g. ``dict(levels=3)``).
+        prior_scale: fidelity scale of the prior branch (0 turns the branch off).
+        fusion_args: extra keyword arguments of the fusion blocks.
+        freeze_host: turn the generator's own parameters' gradients off, to train the prior branch alone.
+        prior_key: key of the prior in the model's ``inputs`` dict.
+        require_prior: raise when ``inputs`` carries no prior (the default). With False, a call without a prior
+            runs the generator without one.
+        train_cfg, test_cfg, init_cfg, data_preprocessor: as for ``BaseEditModel``.
+
+    Inputs (``forward``): ``inputs`` is the dict ``{'img': (B, 3, H, W), 'prior': (B, 3, H, W)}`` that MMagic's
+    ``DataPreprocessor`` makes of ``PackInputs(keys=['img', 'prior'])``, both normalised alike; a bare tensor
+    is ``img`` alone.
+
+    Shape:
+        img ``(B, 3, H, W)``, prior ``(B, 3, H', W')`` (the same value range as img); output ``(B, 3, H, W)``.
+
+    Example:
+        >>> from mmengine.registry import init_default_scope
+        >>> from mmagic_plugins.registry import MODELS
+        >>> init_default_scope('mmagic')  # as MMagic configs' default_scope = 'mmagic' does
+        >>> model = MODELS.build(dict(type='PriorEditModel',
+        ...     generator=dict(type='NAFNet', img_channels=3, mid_channels=8, middle_blk_num=1,
+        ...                    enc_blk_nums=[1], dec_blk_nums=[1]),
+        ...     pixel_loss=dict(type='L1Loss'), data_preprocessor=dict(type='DataPreprocessor')))
+        >>> x = torch.rand(1, 3, 16, 16)
+        >>> model(dict(img=x, prior=torch.rand(1, 3, 16, 16))).shape
+        torch.Size([1, 3, 16, 16])
+    """
+
+    def __init__(self, generator: Mapping[str, Any], pixel_loss: Mapping[str, Any], *, fusion: Any = "sft",
+                 at: str | Sequence[str] = "auto", encoder: Mapping[str, Any] | str | None = None,
+                 prior_scale: float = 1.0, fusion_args: Mapping[str, Any] | None = None, freeze_host: bool = False,
+                 prior_key: str = "prior", require_prior: bool = True, train_cfg: dict | None = None,
+                 test_cfg: dict | None = None, init_cfg: dict | None = None,
+                 data_preprocessor: dict | None = None) -> None:
+        super().__init__(generator=generator, pixel_loss=pixel_loss, train_cfg=train_cfg, test_cfg=test_cfg,
+                         init_cfg=init_cfg, data_preprocessor=data_preprocessor)
+        from gpt4o_prior.attach import attach_prior
+
+        if fusion_args is not None and not isinstance(fusion_args, Mapping):
+            raise ValueError(f"PriorEditModel: fusion_args must be a dict of keyword arguments, got {fusion_args!r}")
+        kwargs = dict(fusion_args or {})
+        if isinstance(encoder, Mapping):  # keyword arguments of the default encoder, e.g. dict(levels=3)
+            from gpt4o_prior.encoder import PriorEncoder
+
+            encoder = PriorEncoder(**dict(encoder))
+        if encoder is not None:
+            kwargs["encoder"] = encoder
+        if not isinstance(at, str):
+            at = list(at)
+        self.generator = attach_prior(self.generator, at=at, fusion=fusion, prior_scale=prior_scale, **kwargs)
+        self.prior_key = prior_key
+        self.require_prior = bool(require_prior)
+        self.freeze_host = bool(freeze_host)
+        if self.freeze_host:
+            self.generator.freeze_host()
+        self.host_load_report: dict | None = None
+        self._register_load_state_dict_pre_hook(self._map_bare_generator)
+
+    # ------------------------------------------------------------------------------------------------ forward
+    def forward(self, inputs: torch.Tensor | dict, data_samples: Any = None, mode: str = "tensor", **kwargs):
+        """``BaseEditModel.forward`` with ``inputs['prior']`` passed on to the generator as ``prior=``.
+
+        Args:
+            inputs: ``{'img': (B, 3, H, W), 'prior': (B, 3, H', W')}`` or an ``img`` tensor.
+            data_samples: as for ``BaseEditModel``.
+            mode: ``'tensor'``, ``'predict'`` or ``'loss'``.
+
+        Returns:
+            What ``BaseEditModel.forward`` returns in that mode.
+
+        Raises:
+            PriorInputMissingError: no prior in ``inputs`` and ``require_prior`` is set.
+            ValueError: the prior's shape does not fit ``img``.
+        """
+        prior = None
+        if isinstance(inputs, dict):
+            prior = inputs.get(self.prior_key)
+            if "img" not in inputs:
+                raise KeyError(f"PriorEditModel: inputs has no 'img' (keys: {sorted(inputs)})")
+            inputs = inputs["img"]
+        if prior is None:
+            if self.require_prior:
+                raise PriorInputMissingError(
+                    f"PriorEditModel got no inputs['{self.prior_key}']: the data pipeline must load the prior "
+                    f"(LoadPrior) and pack it (PackInputs(keys=['img', '{self.prior_key}'])). With the 'prior = "
+                    "dict(cache=..., set=...)' config line, build the runner with runner_type="
+                    "'mmagic_plugins.PriorRunner' and a launcher that honours runner_type (python -m "
+                    "mmagic_plugins.train; MMagic 1.2.0's tools/train.py ignores it). To run the generator "
+                    "without a prior, set model.require_prior=False.")
+        else:
+            check_shape(prior, ["B", 3, "H", "W"], f"inputs['{self.prior_key}']")
+            check_same_batch(inputs, prior, ("inputs['img']", f"inputs['{self.prior_key}']"))
+            kwargs["prior"] = prior.to(dtype=inputs.dtype)
+        return super().forward(inputs, data_samples, mode=mode, **kwargs)
+
+    # ------------------------------------------------------------------------------------------------ loading
+    def _map_bare_generator(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                            error_msgs) -> None:
+        """Load-time hook: rename ``generator.<k>`` to ``generator.host.<k>`` for a checkpoint of the bare host."""
+        gen = prefix + "generator."
+        host = gen + HOST
+        if any(k.startswith(host) for k in state_dict):
+            return  # a checkpoint of the wrapped model: nothing to map
+        own = {prefix + k for k in self.state_dict(keep_vars=True)}
+        mapped = 0
+        for k in [k for k in state_dict if k.startswith(gen) and k not in own]:
+            target = host + k[len(gen):]
+            if target in own:
+                state_dict[target] = state_dict.pop(k)
+                mapped += 1
+        if not mapped:
+            return
+        host_total = sum(1 for k in own if k.startswith(host))
+        branch_total = sum(1 for k in own if k.startswith(gen) and not k.startswith(host))
+        self.host_load_report = dict(host_found=mapped, host_total=host_total, branch_total=branch_total)
+        complete = mapped == host_total
+        print_log(f"PriorEditModel: the checkpoint holds the bare generator: found {mapped} of {host_total} host "
+                  f"tensors (loaded as generator.host.*); the prior branch ({branch_total} tensors) keeps its "
+                  "identity initialisation" + (", so the model starts out computing what the checkpoint's model did"
+                                               if complete else "; the host tensors not found keep their "
+                                               "initialisation: is this checkpoint of another generator?"),
+                  logger="current", level=logging.INFO if complete else logging.WARNING)

@@ -1,0 +1,94 @@
+"""apply_prior and the configs in options/mmagic: the prior lines, the written-out model and pipelines."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+OPTIONS = Path(__file__).resolve().parents[2] / "options" / "mmagic"
+TASKS = ("ohaze", "rain800", "lol")
+MODELS = ("nafnet", "restormer")
+
+
+def _code_lines(path: Path) -> list[str]:
+    return [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("model", MODELS)
+def test_option_configs_load_and_add_the_prior(mm, task, model):
+    from mmagic.registry import TRANSFORMS
+    from mmagic_plugins.config import apply_prior
+    from mmagic_plugins.train import load_config
+
+    base = load_config(OPTIONS / f"{task}_{model}.py")
+    assert "prior" not in base and base.model.type == "BaseEditModel"
+    prior_file = OPTIONS / f"{task}_{model}_prior.py"
+    cfg = load_config(prior_file)
+    assert cfg.prior == dict(cache="priors/", set=f"{task}-gpt")
+    assert cfg.runner_type == "mmagic_plugins.PriorRunner"
+    # the prior file is `_base_` plus the two needed lines plus two optional ones
+    lines = _code_lines(prior_file)
+    assert lines[0].startswith("_base_") and len(lines) == 5
+    out = apply_prior(cfg)
+    assert out.model.type == "PriorEditModel" and out.model.generator == base.model.generator
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        steps = out[loader].dataset.pipeline
+        names = [s["type"] for s in steps]
+        assert names.index("LoadPrior") == 1 and "PairedRandomCrop" not in names
+        assert ("PriorAugment" in names) == (loader == "train_dataloader")
+        assert "prior" in steps[-1]["keys"]
+        for step in steps:
+            TRANSFORMS.build(step)  # every type resolves and accepts its arguments (nothing is read)
+
+
+def test_apply_prior_leaves_input_alone_and_is_idempotent(mm):
+    from mmagic_plugins.config import apply_prior
+    from mmagic_plugins.train import load_config
+
+    cfg = load_config(OPTIONS / "ohaze_nafnet_prior.py")
+    before = cfg.pretty_text
+    once = apply_prior(cfg)
+    assert cfg.pretty_text == before
+    assert apply_prior(once).pretty_text == once.pretty_text
+
+
+def test_prior_keys_reach_model_and_pipelines(mm):
+    from mmagic_plugins.config import apply_prior
+
+    cfg = dict(prior=dict(cache="c/", set="s", fusion="film", freeze_host=True, dropout=0.3, warp=0.0,
+                          fallback="input"),
+               model=dict(type="BaseEditModel", generator=dict(type="NAFNet"), pixel_loss=dict(type="L1Loss")),
+               train_dataloader=dict(dataset=dict(type="RepeatDataset", times=2, dataset=dict(
+                   type="BasicImageDataset", pipeline=[dict(type="LoadImageFromFile", key="img"),
+                                                       dict(type="PackInputs")]))))
+    cfg["val_dataloader"] = [dict(dataset=dict(type="BasicImageDataset", pipeline=[
+        dict(type="LoadImageFromFile", key="img"), dict(type="PackInputs")]))] * 2
+    out = apply_prior(cfg)
+    assert out["model"]["fusion"] == "film" and out["model"]["freeze_host"] is True
+    assert all(d["dataset"]["pipeline"][1]["type"] == "LoadPrior" for d in out["val_dataloader"])
+    steps = out["train_dataloader"]["dataset"]["dataset"]["pipeline"]
+    assert steps[1] == dict(type="LoadPrior", cache="c/", set="s", fallback="input")
+    assert steps[2]["type"] == "PriorAugment" and steps[2]["dropout"] == 0.3 and steps[2]["warp"] == 0.0
+
+
+@pytest.mark.parametrize("prior, match", [
+    (dict(cache="c/"), "prior.set is required"),
+    (dict(cache="c/", set="s", speed=2), "unknown key"),
+    (dict(cache="c/", set="s", fallback="skip"), "fallback"),
+    ("priors/", "must be a dict"),
+])
+def test_bad_prior_settings_are_named(mm, prior, match):
+    from mmagic_plugins.config import PriorConfigError, apply_prior
+
+    with pytest.raises(PriorConfigError, match=match):
+        apply_prior(dict(prior=prior, model=dict(type="BaseEditModel")))
+
+
+def test_unsupported_model_and_pipeline_are_named(mm):
+    from mmagic_plugins.config import PriorConfigError, apply_prior, prior_pipeline
+
+    with pytest.raises(PriorConfigError, match="model.type is 'SRGAN'"):
+        apply_prior(dict(prior=dict(cache="c", set="s"), model=dict(type="SRGAN")))
+    with pytest.raises(PriorConfigError, match="LoadImageFromFile"):
+        prior_pipeline([dict(type="PackInputs")], cache="c", set="s", where="val_dataloader.dataset.pipeline")
