@@ -36,26 +36,19 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from gpt4o_prior.prior_keys import DATA_KEYS, FALLBACKS, NET_KEYS
+
 __all__ = ["PriorOptionError", "DATA_KEYS", "NET_KEYS", "DATASET_TWINS", "MODEL_TWINS", "PRIOR_ARCH",
            "apply_prior_option", "dataset_prior_kwargs"]
 
 PRIOR_ARCH = "G4PPriorNet"
 """Registered name of the wrapping architecture."""
 
-DATA_KEYS = ("cache", "set", "fallback", "check", "dropout", "dropout_fill", "warp", "max_shift", "max_rotation",
-             "max_scale")
-"""Keys of the ``prior:`` mapping that go to every dataset, as ``prior_<key>``."""
-
-NET_KEYS = ("fusion", "at", "encoder", "prior_scale", "fusion_args", "freeze_host")
-"""Keys of the ``prior:`` mapping that go to ``network_g``."""
-
 DATASET_TWINS = {"PairedImageDataset": "PriorPairedImageDataset", "SingleImageDataset": "PriorSingleImageDataset"}
 """BasicSR dataset type -> its prior-aware twin."""
 
 MODEL_TWINS = {"SRModel": "PriorSRModel"}
 """BasicSR model type -> its prior-aware twin."""
-
-FALLBACKS = ("error", "input", "zeros")
 
 
 class PriorOptionError(ValueError):

@@ -43,16 +43,10 @@ from typing import Any, Mapping
 from mmengine.logging import print_log
 
 from gpt4o_prior import augment
+from gpt4o_prior.prior_keys import DATA_KEYS, FALLBACKS, NET_KEYS
 
 __all__ = ["PriorConfigError", "DATA_KEYS", "NET_KEYS", "KEYED_GEOMETRIC", "apply_prior", "prior_pipeline",
            "check_prior_settings"]
-
-DATA_KEYS = ("cache", "set", "fallback", "check", "dropout", "dropout_fill", "warp", "max_shift", "max_rotation",
-             "max_scale")
-"""Keys of ``prior`` used by the data pipeline (and the runner's check)."""
-
-NET_KEYS = ("fusion", "at", "encoder", "prior_scale", "fusion_args", "freeze_host")
-"""Keys of ``prior`` passed to ``PriorEditModel``."""
 
 KEYED_GEOMETRIC = ("Flip", "RandomTransposeHW", "RandomRotation", "FixedCrop", "Resize")
 """MMagic transforms that take a ``keys`` list and move every listed image alike: the prior joins ``img`` there."""
@@ -61,7 +55,6 @@ DATALOADERS = {"train_dataloader": True, "val_dataloader": False, "test_dataload
 """Dataloader keys rewritten, and whether each is a training loader (prior augmentation on)."""
 
 MODEL_TYPES = ("BaseEditModel", "PriorEditModel")
-FALLBACKS = ("error", "input", "zeros")
 
 
 class PriorConfigError(ValueError):

@@ -37,6 +37,7 @@ import email.policy
 import hashlib
 import io
 import json
+import os
 import random
 import socket
 import threading
@@ -165,6 +166,14 @@ class FakeOpenAI:
     @property
     def azure_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def client_env(self) -> dict[str, str]:
+        """This process's environment plus what a subprocess needs to talk to this server (its key and URL,
+        loopback outside any proxy, one OpenMP thread)."""
+        env = dict(os.environ)
+        env.update({"OPENAI_API_KEY": self.api_key, "OPENAI_BASE_URL": self.base_url,
+                    "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost", "OMP_NUM_THREADS": "1"})
+        return env
 
     # queries for tests -------------------------------------------------------------------------------------
     def edits(self) -> list[RecordedRequest]:

@@ -15,15 +15,6 @@ from fusion.hosts import HOSTS, TinyResNet, TinyUNet, make_host, randomise
 KINDS = list_fusions()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # one thread: the shared test machine is small and busy (see tests/fusion/conftest.py)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _train_branch(net, steps=2):
     """A couple of steps on the branch so the zero-initialised projections move."""
     opt = torch.optim.Adam(net.branch_parameters(), lr=1e-2)

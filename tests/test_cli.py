@@ -1,6 +1,5 @@
 """The `gpt4o-prior` command, run as a subprocess against the fake OpenAI server."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -30,10 +29,7 @@ def server():
 
 @pytest.fixture
 def env(server):
-    e = dict(os.environ)
-    e.update({"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": server.base_url, "NO_PROXY": "127.0.0.1,localhost",
-              "no_proxy": "127.0.0.1,localhost", "OMP_NUM_THREADS": "1"})
-    return e
+    return server.client_env()
 
 
 def _inputs(folder: Path, n: int, seed: int = 0) -> list[Path]:

@@ -5,15 +5,6 @@ import torch
 from gpt4o_prior.encoder import PriorEncoder, nearest_level
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # one thread: the shared test machine is small and busy (see tests/fusion/conftest.py)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("hw", [(32, 32), (13, 10), (1, 1)])
 def test_pyramid_shapes(hw):
     enc = PriorEncoder(levels=4)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .key import check_key
+from .locks import file_lock
 
 __all__ = ["Claim", "claim_is_stale", "DEFAULT_STALE_AFTER"]
 
@@ -36,17 +37,8 @@ DEFAULT_STALE_AFTER = 30 * 60.0
 _HOST = socket.gethostname()
 
 
-@contextlib.contextmanager
-def _mutex(folder: Path):
-    import fcntl
-
-    fd = os.open(folder / ".claims.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+def _mutex(folder: Path) -> contextlib.AbstractContextManager[None]:
+    return file_lock(folder / ".claims.lock")
 
 
 def _pid_alive(pid: int) -> bool:

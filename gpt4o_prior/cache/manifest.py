@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .atomic import atomic_write_bytes
+from .locks import file_lock
 
 __all__ = ["ManifestReader", "append_records", "write_manifest", "manifest_lock", "RECORD_FIELDS"]
 
@@ -31,19 +32,10 @@ __all__ = ["ManifestReader", "append_records", "write_manifest", "manifest_lock"
 RECORD_FIELDS = ("set", "src", "key", "status", "file", "h", "w", "name", "provider", "model", "cost_usd", "at")
 
 
-@contextlib.contextmanager
-def manifest_lock(path: Path):
+def manifest_lock(path: Path) -> contextlib.AbstractContextManager[None]:
     """Exclusive lock for writers of ``path`` (a side file ``<path>.lock``)."""
-    import fcntl
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+    return file_lock(str(path) + ".lock")
 
 
 def _lines(records: Iterable[dict[str, Any]]) -> bytes:

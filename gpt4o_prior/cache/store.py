@@ -50,6 +50,7 @@ from .entry import CacheEntry
 from .errors import PriorMissingError, UnknownSetError
 from .image_io import EXTENSIONS, decode_rgb, encode_png, image_size, read_rgb, sniff_format
 from .key import SECRET_NAMES, check_key, check_sha256, sha256_bytes, sha256_file
+from .locks import file_lock
 from .manifest import ManifestReader, append_records, manifest_lock, write_manifest
 from .prior_set import PriorSet, check_set_name
 
@@ -236,19 +237,10 @@ class PriorCache:
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
-    @contextlib.contextmanager
-    def _key_lock(self, key: str):
-        import fcntl
-
+    def _key_lock(self, key: str) -> contextlib.AbstractContextManager[None]:
         folder = self.root / "locks"
         folder.mkdir(exist_ok=True)
-        fd = os.open(folder / f"{key[:2]}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        return file_lock(folder / f"{key[:2]}.lock")
 
     # ------------------------------------------------------------------ sets
     def register_set(self, pset: PriorSet) -> None:

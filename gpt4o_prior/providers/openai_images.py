@@ -438,18 +438,14 @@ def edit_once(client: Any, provider: OpenAIImagesProvider, prepared: PreparedInp
     while True:
         attempt += 1
         try:
-            resp = client.images.edit(image=(f"{Path(prepared.source_name).stem}.png", prepared.sent_png,
-                                             "image/png"), **provider.request_kwargs(size=prepared.size))
-        except Exception as e:  # noqa: BLE001 - classified below
-            res = _on_error(e, attempt, retry, api_key)
-            if res is None:
-                time.sleep(retry.wait(attempt, classify_error(e)[2]))
-                continue
-            res.elapsed_s = time.monotonic() - t0
-            return res
-        res = _parse_response(resp, model=provider.model, price_table=price_table)
-        res.request_id, res.attempts, res.elapsed_s = _request_id(resp), attempt, time.monotonic() - t0
-        return res
+            resp = client.images.edit(**_edit_kwargs(provider, prepared))
+        except Exception as e:  # noqa: BLE001 - classified by _on_error
+            res = _on_error(e, attempt, retry, api_key, t0=t0)
+            if res is not None:
+                return res
+            time.sleep(retry.wait(attempt, classify_error(e)[2]))
+            continue
+        return _on_answer(resp, provider, price_table, attempt, t0=t0)
 
 
 async def edit_once_async(client: Any, provider: OpenAIImagesProvider, prepared: PreparedInput, *,
@@ -462,22 +458,33 @@ async def edit_once_async(client: Any, provider: OpenAIImagesProvider, prepared:
     while True:
         attempt += 1
         try:
-            resp = await client.images.edit(image=(f"{Path(prepared.source_name).stem}.png", prepared.sent_png,
-                                                   "image/png"), **provider.request_kwargs(size=prepared.size))
-        except Exception as e:  # noqa: BLE001 - classified below
-            res = _on_error(e, attempt, retry, api_key)
-            if res is None:
-                await asyncio.sleep(retry.wait(attempt, classify_error(e)[2]))
-                continue
-            res.elapsed_s = time.monotonic() - t0
-            return res
-        res = _parse_response(resp, model=provider.model, price_table=price_table)
-        res.request_id, res.attempts, res.elapsed_s = _request_id(resp), attempt, time.monotonic() - t0
-        return res
+            resp = await client.images.edit(**_edit_kwargs(provider, prepared))
+        except Exception as e:  # noqa: BLE001 - classified by _on_error
+            res = _on_error(e, attempt, retry, api_key, t0=t0)
+            if res is not None:
+                return res
+            await asyncio.sleep(retry.wait(attempt, classify_error(e)[2]))
+            continue
+        return _on_answer(resp, provider, price_table, attempt, t0=t0)
 
 
-def _on_error(exc: Exception, attempt: int, retry: RetryPolicy, api_key: str | None) -> EditResult | None:
-    """None: retry. Otherwise the final result for this error."""
+def _edit_kwargs(provider: OpenAIImagesProvider, prepared: PreparedInput) -> dict[str, Any]:
+    """The keyword arguments of the ``images.edit`` call for ``prepared`` (the same for sync and async clients)."""
+    return dict(image=(f"{Path(prepared.source_name).stem}.png", prepared.sent_png, "image/png"),
+                **provider.request_kwargs(size=prepared.size))
+
+
+def _on_answer(resp: Any, provider: OpenAIImagesProvider, price_table: dict[str, Price] | None, attempt: int, *,
+               t0: float) -> EditResult:
+    """The result of an answered request (``t0``: when the first attempt started, ``time.monotonic()``)."""
+    res = _parse_response(resp, model=provider.model, price_table=price_table)
+    res.request_id, res.attempts, res.elapsed_s = _request_id(resp), attempt, time.monotonic() - t0
+    return res
+
+
+def _on_error(exc: Exception, attempt: int, retry: RetryPolicy, api_key: str | None, *,
+              t0: float) -> EditResult | None:
+    """None: retry. Otherwise the final result for this error (``t0`` as in :func:`_on_answer`)."""
     import openai
 
     if not isinstance(exc, openai.OpenAIError):
@@ -488,10 +495,12 @@ def _on_error(exc: Exception, attempt: int, retry: RetryPolicy, api_key: str | N
     if kind == "refused":
         if retry.retry_refused and attempt < retry.max_attempts:
             return None
-        return EditResult(status="refused", code=code, reason=reason, attempts=attempt, request_id=request_id)
+        return EditResult(status="refused", code=code, reason=reason, attempts=attempt, request_id=request_id,
+                          elapsed_s=time.monotonic() - t0)
     if kind == "retry" and attempt < retry.max_attempts:
         return None
-    return EditResult(status="failed", code=code, reason=reason, attempts=attempt, request_id=request_id)
+    return EditResult(status="failed", code=code, reason=reason, attempts=attempt, request_id=request_id,
+                      elapsed_s=time.monotonic() - t0)
 
 
 # --- a whole folder into the cache ---------------------------------------------------------------------------

@@ -7,12 +7,12 @@ from typing import Iterable
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from gpt4o_prior.prior_keys import FALLBACKS
+
 from ..registry import TRANSFORMS, register
 
 __all__ = ["LoadPrior", "FALLBACKS"]
 
-FALLBACKS = ("error", "input", "zeros")
-"""What :class:`LoadPrior` does when an input has no prior: raise, use the input itself, or use zeros."""
 
 
 @register(TRANSFORMS)

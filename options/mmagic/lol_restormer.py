@@ -1,50 +1,16 @@
 # Restormer on LOL (low-light enhancement), through MMagic. With the GPT-4o prior: lol_restormer_prior.py.
 # Train: python -m mmagic_plugins.train options/mmagic/lol_restormer.py   (or MMagic's tools/train.py)
 # Data layout (docs/mmagic.md): datasets/lol/{train,val}/{lq,gt}/NAME.png, the same NAME in lq and gt.
-_base_ = ['./_base_/runtime.py', './_base_/restormer.py']
+# Pipelines, loaders and metrics: _base_/paired_data.py; below, what this task and model set in it.
+_base_ = ['./_base_/runtime.py', './_base_/restormer.py', './_base_/paired_data.py']
 
 experiment_name = 'lol_restormer'
 
-train_pipeline = [
-    dict(type='LoadImageFromFile', key='img', channel_order='rgb'),
-    dict(type='LoadImageFromFile', key='gt', channel_order='rgb'),
-    dict(type='SetValues', dictionary=dict(scale=1)),
-    dict(type='PairedRandomCrop', gt_patch_size=128),
-    dict(type='Flip', keys=['img', 'gt'], flip_ratio=0.5, direction='horizontal'),
-    dict(type='Flip', keys=['img', 'gt'], flip_ratio=0.5, direction='vertical'),
-    dict(type='RandomTransposeHW', keys=['img', 'gt'], transpose_ratio=0.5),
-    dict(type='PackInputs'),
-]
-val_pipeline = [
-    dict(type='LoadImageFromFile', key='img', channel_order='rgb'),
-    dict(type='LoadImageFromFile', key='gt', channel_order='rgb'),
-    dict(type='PackInputs'),
-]
-
+__metainfo = dict(dataset_type='lol', task_name='lowlight')
+train_pipeline = [dict(step, gt_patch_size=128) if step.type == 'PairedRandomCrop' else step
+                  for step in _base_.train_pipeline]
 train_dataloader = dict(
-    num_workers=4,
     batch_size=2,
-    persistent_workers=False,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type='BasicImageDataset',
-        metainfo=dict(dataset_type='lol', task_name='lowlight'),
-        data_root='datasets/lol/train',
-        data_prefix=dict(img='lq', gt='gt'),
-        pipeline=train_pipeline))
-
-val_dataloader = dict(
-    num_workers=2,
-    persistent_workers=False,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='BasicImageDataset',
-        metainfo=dict(dataset_type='lol', task_name='lowlight'),
-        data_root='datasets/lol/val',
-        data_prefix=dict(img='lq', gt='gt'),
-        pipeline=val_pipeline))
+    dataset=dict(metainfo=__metainfo, data_root='datasets/lol/train', pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(metainfo=__metainfo, data_root='datasets/lol/val'))
 test_dataloader = val_dataloader
-
-val_evaluator = [dict(type='MAE'), dict(type='PSNR'), dict(type='SSIM')]
-test_evaluator = val_evaluator

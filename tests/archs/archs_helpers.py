@@ -1,5 +1,16 @@
-"""Helpers for the architecture tests: a tiny overfit loop and forward-hook shape capture."""
+"""Helpers for the architecture tests: tiny settings of every baseline, a tiny overfit loop and forward-hook
+shape capture."""
 import torch
+
+from gpt4o_prior.archs import NAFNet, NAFNetLocal, Restormer, Retinexformer
+
+TINY = {
+    NAFNet: dict(width=8, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]),
+    NAFNetLocal: dict(width=8, enc_blk_nums=[1], dec_blk_nums=[1], train_size=(1, 3, 8, 8)),
+    Restormer: dict(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 2, 2, 4]),
+    Retinexformer: dict(n_feat=8, num_blocks=[1, 1, 1]),
+}
+"""Each baseline class -> keyword arguments of a tiny instance (fast on CPU, every attach point present)."""
 
 
 def overfit(net: torch.nn.Module, x: torch.Tensor, gt: torch.Tensor, steps: int = 25, lr: float = 2e-3):

@@ -3,16 +3,6 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Run these tiny networks on one thread: with two threads on a shared, busy 2-core machine a 25-step
-    overfit took 30x longer (12 s instead of 0.4 s). The setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def pair():
     """One 3 x 20 x 20 image and a target that differs from it smoothly (a colour shift and a contrast change)."""

@@ -2,14 +2,9 @@
 import pytest
 import torch
 
-from gpt4o_prior.archs import NAFNet, NAFNetLocal, Restormer, Retinexformer, crop_to, pad_amount, pad_to_multiple
+from gpt4o_prior.archs import crop_to, pad_amount, pad_to_multiple
 
-TINY = {
-    NAFNet: dict(width=8, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]),
-    NAFNetLocal: dict(width=8, enc_blk_nums=[1], dec_blk_nums=[1], train_size=(1, 3, 8, 8)),
-    Restormer: dict(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 2, 2, 4]),
-    Retinexformer: dict(n_feat=8, num_blocks=[1, 1, 1]),
-}
+from archs_helpers import TINY
 
 
 @pytest.mark.parametrize("cls", list(TINY), ids=lambda c: c.__name__)

@@ -1,6 +1,4 @@
 """Fixtures for provider tests: the fake OpenAI server, tiny input folders, and environments pointing at them."""
-import os
-
 import pytest
 from provider_helpers import API_KEY, make_inputs
 
@@ -22,7 +20,4 @@ def tiny_inputs(tmp_path):
 @pytest.fixture
 def openai_env(fake_openai):
     """Environment for a CLI subprocess that talks to the fake server."""
-    env = dict(os.environ)
-    env.update({"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": fake_openai.base_url,
-                "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost", "OMP_NUM_THREADS": "1"})
-    return env
+    return fake_openai.client_env()
