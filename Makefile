@@ -20,9 +20,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	@echo "make demo will generate a small hazy/rainy/low-light dataset from the bundled images, fill a prior cache"
-	@echo "with offline priors, and train a small NAFNet through BasicSR with and without the prior. Not built yet."
-	@exit 1
+	$(VENV)/bin/gpt4o-prior demo
 
 clean-venv:
 	rm -rf $(VENV)

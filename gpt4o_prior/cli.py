@@ -1,7 +1,8 @@
 """The ``gpt4o-prior`` command: fill, inspect and check a prior cache.
 
 Verbs: ``generate`` (OpenAI image edits, or offline priors), ``batch`` (``submit`` / ``status`` / ``collect`` with the
-OpenAI Batch API), ``import`` (released GPT-4o outputs), ``align``, ``verify``, ``stats``, ``demo`` (not yet).
+OpenAI Batch API), ``import`` (released GPT-4o outputs), ``align``, ``verify``, ``stats``,
+``demo`` (the bundled end-to-end demo) and ``restore`` (apply a trained network to a folder).
 Run ``gpt4o-prior VERB --help`` for each verb's options and examples.
 
 Example:
@@ -59,6 +60,15 @@ IMPORT_EXAMPLES = """examples:
   # named differently: a template over the input's stem
   gpt4o-prior import released/ --inputs data/hazy --cache priors/ --set r --template '{stem}_gpt4o'"""
 
+DEMO_EXAMPLES = """examples:
+  gpt4o-prior demo                                  # dehaze, 500 iterations per run, into demo_out/
+  gpt4o-prior demo --task all --iters 200 --out /tmp/demo"""
+
+RESTORE_EXAMPLES = """examples:
+  gpt4o-prior restore hazy/ --opt options/basicsr/ohaze_nafnet_prior.yml \\
+      --checkpoint experiments/NAFNet_ohaze/models/net_g_latest.pth --cache priors/ --set ohaze-gpt --out restored/
+  gpt4o-prior restore big/ --opt my.yml --checkpoint net_g.pth --cache priors/ --set s --out out/ --tile 512"""
+
 VERIFY_EXAMPLES = """examples:
   gpt4o-prior verify --cache priors/
   gpt4o-prior verify --cache priors/ --quarantine     # move broken entries aside"""
@@ -99,7 +109,7 @@ def _add_openai_settings(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``gpt4o-prior``."""
     parser = argparse.ArgumentParser(prog="gpt4o-prior", formatter_class=_RAW, description=__doc__.split("\n\n")[0]
-                                     + "\n\nverbs: generate, batch, import, align, verify, stats, demo")
+                                     + "\n\nverbs: generate, batch, import, align, verify, stats, demo, restore")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
@@ -187,7 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--inputs", default=None)
     s.add_argument("--set", default=None, dest="set_name")
 
-    sub.add_parser("demo", help="(not yet) the bundled end-to-end demo")
+    from .demo import add_demo_arguments
+    from .restore import add_restore_arguments
+
+    add_demo_arguments(sub.add_parser(
+        "demo", formatter_class=_RAW, epilog=DEMO_EXAMPLES,
+        help="the bundled end-to-end demo: offline priors, three BasicSR runs, a report",
+        description="Degrade the bundled images, fill a cache with offline priors (stand-ins for GPT-image priors),\n"
+                    "train the same small NAFNet three ways through BasicSR and write a report."))
+    add_restore_arguments(sub.add_parser(
+        "restore", formatter_class=_RAW, epilog=RESTORE_EXAMPLES,
+        help="restore a folder with a trained network (priors from the cache, tiled)",
+        description="Run a trained prior-branch network (BasicSR option file + checkpoint) on a folder."))
     return parser
 
 
@@ -438,6 +459,18 @@ def _cmd_align(args: argparse.Namespace) -> int:
     return 0 if not missing else 1
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from .restore import run_restore
+
+    return run_restore(args)
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .cache import PriorCache
 
@@ -465,12 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 2
-    if args.verb == "demo":
-        print("gpt4o-prior demo: not yet available (it will build a small hazy/rainy/low-light set from the bundled "
-              "images, fill a cache with offline priors and train a small network). Meanwhile see `make demo`.")
-        return 2
     handlers = {"generate": _cmd_generate, "batch": _cmd_batch, "import": _cmd_import, "align": _cmd_align,
-                "verify": _cmd_verify, "stats": _cmd_stats}
+                "verify": _cmd_verify, "stats": _cmd_stats, "demo": _cmd_demo, "restore": _cmd_restore}
     try:
         return handlers[args.verb](args)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:

@@ -57,15 +57,11 @@ def _gen(tmp_path, inputs_dir, *extra, env, set_name="s"):
 
 
 def test_help_of_every_verb_has_examples():
-    for verb in (["generate"], ["batch"], ["batch", "submit"], ["import"], ["align"], ["verify"], ["stats"]):
+    for verb in (["generate"], ["batch"], ["batch", "submit"], ["import"], ["align"], ["verify"], ["stats"],
+                 ["demo"], ["restore"]):
         r = _cli(*verb, "--help")
         assert r.returncode == 0 and "examples:" in r.stdout, verb
     assert _cli("--help").returncode == 0
-
-
-def test_demo_says_not_yet():
-    r = _cli("demo")
-    assert r.returncode == 2 and "not yet" in r.stdout
 
 
 def test_generate_requires_a_model(tmp_path):

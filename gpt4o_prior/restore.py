@@ -1,0 +1,576 @@
+"""Apply a trained network to a folder of degraded images: priors from the cache, tiled inference, PNG outputs.
+
+``gpt4o-prior restore INPUT_DIR --opt OPTION_FILE --checkpoint NET_G.pth --cache CACHE_DIR --set NAME --out OUT_DIR``
+
+The network is built from its BasicSR option file exactly as training built it (the one-line ``prior:`` option is
+expanded by :func:`basicsr_plugins.prior_option.apply_prior_option`, the architecture by BasicSR's
+``build_network``), and its weights come from a BasicSR checkpoint (``params_ema`` when present, else ``params``),
+loaded with ``torch.load(..., weights_only=True)``. An option file without ``prior:`` gives a plain network, run
+without a prior.
+
+Each input's prior is found in the cache by the input file's content hash. Inputs without one get it from the
+set's provider when it runs locally (``classical``; ``simulated`` with ``targets=``, the clean images); for remote
+providers (``openai-images``, batches, released outputs) the run stops before any image is restored, listing the
+inputs and the command that fills the cache.
+
+Images larger than ``tile`` are cut into overlapping tiles (the prior at the same places), each tile restored on
+its own and the tiles blended with linear ramps across the overlaps (:func:`tiled_forward`).
+
+Importing this module imports neither BasicSR nor the OpenAI SDK (they are imported when used).
+
+Example:
+    >>> import torch
+    >>> net = lambda x, prior=None: x * 2
+    >>> x = torch.rand(1, 3, 40, 50)
+    >>> bool(torch.allclose(tiled_forward(net, x, tile=16, overlap=4), x * 2))
+    True
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
+    import torch
+
+__all__ = ["IMAGE_SUFFIXES", "MissingPriorsError", "RestoreResult", "list_inputs", "tile_starts", "blend_window",
+           "tiled_forward", "load_options", "build_network", "restore_image", "offline_provider_for_set",
+           "ensure_priors", "restore_folder", "add_restore_arguments", "run_restore"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+"""File suffixes (lower case) treated as input images."""
+
+SHOW_MISSING = 10
+"""How many inputs without a prior an error lists."""
+
+
+class MissingPriorsError(FileNotFoundError):
+    """Some inputs have no prior in the cache and the set's provider cannot make them here.
+
+    Attributes:
+        missing: the input paths without a prior.
+    """
+
+    def __init__(self, message: str, missing: Sequence[str | Path]):
+        super().__init__(message)
+        self.missing = [str(m) for m in missing]
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass
+class RestoreResult:
+    """What :func:`restore_folder` did.
+
+    Attributes:
+        outputs: output PNG paths, in input order.
+        out_dir: the output folder.
+        filled: how many missing priors the set's offline provider made first.
+        seconds: wall time of the restoring loop.
+        tiles: inputs restored in tiles (larger than ``tile``).
+    """
+
+    outputs: list[Path]
+    out_dir: Path
+    filled: int = 0
+    seconds: float = 0.0
+    tiles: list[str] = field(default_factory=list)
+
+
+def list_inputs(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name.
+
+    Raises:
+        FileNotFoundError: the folder does not exist or holds no image.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()); _ = (d / "b.png").write_bytes(b""); _ = (d / "a.txt").write_text("")
+        >>> [p.name for p in list_inputs(d)]
+        ['b.png']
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"input folder {folder} does not exist or is not a folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
+
+
+# ---------------------------------------------------------------------------------------------- tiled inference
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of length ``tile`` covering ``size``, neighbours overlapping by at least ``overlap``.
+
+    Example:
+        >>> tile_starts(100, 40, 10)
+        [0, 30, 60]
+        >>> tile_starts(30, 40, 10)
+        [0]
+    """
+    if tile <= 0 or overlap < 0 or overlap >= tile:
+        raise ValueError(f"need tile > 0 and 0 <= overlap < tile, got tile={tile}, overlap={overlap}")
+    if size <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, size - tile, step))
+    starts.append(size - tile)
+    return starts
+
+
+def blend_window(length: int, *, ramp_start: int, ramp_end: int, dtype=None) -> torch.Tensor:
+    """A 1-D weight: 1 in the middle, rising linearly over ``ramp_start`` samples and falling over ``ramp_end``.
+
+    Weights stay strictly positive, so every pixel covered by a tile has a non-zero total weight.
+
+    Example:
+        >>> blend_window(6, ramp_start=2, ramp_end=0).tolist()
+        [0.3333333432674408, 0.6666666865348816, 1.0, 1.0, 1.0, 1.0]
+    """
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
+    w = torch.ones(length, dtype=dtype)
+    if ramp_start > 0:
+        w[:ramp_start] = torch.arange(1, ramp_start + 1, dtype=dtype) / (ramp_start + 1)
+    if ramp_end > 0:
+        w[length - ramp_end:] = torch.minimum(
+            w[length - ramp_end:], torch.arange(ramp_end, 0, -1, dtype=dtype) / (ramp_end + 1))
+    return w
+
+
+def tiled_forward(fn: Callable[..., torch.Tensor], x: torch.Tensor, *, prior: torch.Tensor | None = None,
+                  tile: int = 256, overlap: int = 32) -> torch.Tensor:
+    """Run ``fn`` over overlapping tiles of ``x`` (and ``prior``, cut at the same places) and blend the results.
+
+    An image no larger than ``tile`` in both directions is passed whole, so the result is then exactly ``fn``'s.
+    Overlaps are blended with linear ramps, which hides seams; a network whose receptive field is larger than the
+    overlap can still differ slightly from a whole-image run near tile borders.
+
+    Args:
+        fn: called as ``fn(x_tile, prior=prior_tile)`` (or ``fn(x_tile)`` when ``prior`` is None); returns a
+            tensor with the tile's size times an integer scale (1 for restoration).
+        x: the input batch.
+        prior: the aligned prior, same height and width as ``x``, or None.
+        tile: tile size in input pixels.
+        overlap: overlap between neighbouring tiles in input pixels (< ``tile``).
+
+    Returns:
+        ``fn``'s output for the whole image.
+
+    Shape:
+        - x: ``(B, C, H, W)``; prior: ``(B, C', H, W)``.
+        - output: ``(B, C_out, s H, s W)`` for the scale ``s`` ``fn`` applies.
+
+    Example:
+        >>> import torch
+        >>> x = torch.rand(1, 3, 20, 20)
+        >>> tiled_forward(lambda t, prior: t + prior, x, prior=torch.ones_like(x), tile=8, overlap=2).shape
+        torch.Size([1, 3, 20, 20])
+    """
+    from .checks import check_shape
+
+    check_shape(x, ["B", "C", "H", "W"], "x")
+    b, _, h, w = x.shape
+    if prior is not None:
+        check_shape(prior, [b, "C", h, w], "prior")
+
+    def call(xt, pt):
+        return fn(xt) if pt is None else fn(xt, prior=pt)
+
+    if h <= tile and w <= tile:
+        return call(x, prior)
+    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
+    out = weight = None
+    scale = None
+    for i, y0 in enumerate(ys):
+        th = min(tile, h)
+        for j, x0 in enumerate(xs):
+            tw = min(tile, w)
+            xt = x[..., y0:y0 + th, x0:x0 + tw]
+            pt = None if prior is None else prior[..., y0:y0 + th, x0:x0 + tw]
+            yt = call(xt, pt)
+            if scale is None:
+                scale = yt.shape[-1] // tw
+                if scale < 1 or yt.shape[-2] != th * scale or yt.shape[-1] != tw * scale:
+                    raise ValueError(f"tiled_forward: fn returned {tuple(yt.shape)} for a {th}x{tw} tile; it must "
+                                     "return the tile's size times an integer scale")
+                out = yt.new_zeros(b, yt.shape[1], h * scale, w * scale)
+                weight = yt.new_zeros(1, 1, h * scale, w * scale)
+            # ramps only where a neighbour overlaps this tile, as long as the actual overlap
+            top = (ys[i - 1] + th - y0) * scale if i > 0 else 0
+            bottom = (y0 + th - ys[i + 1]) * scale if i + 1 < len(ys) else 0
+            left = (xs[j - 1] + tw - x0) * scale if j > 0 else 0
+            right = (x0 + tw - xs[j + 1]) * scale if j + 1 < len(xs) else 0
+            wy = blend_window(th * scale, ramp_start=top, ramp_end=bottom, dtype=yt.dtype).to(yt.device)
+            wx = blend_window(tw * scale, ramp_start=left, ramp_end=right, dtype=yt.dtype).to(yt.device)
+            win = (wy[:, None] * wx[None, :])[None, None]
+            ys0, xs0 = y0 * scale, x0 * scale
+            out[..., ys0:ys0 + th * scale, xs0:xs0 + tw * scale] += yt * win
+            weight[..., ys0:ys0 + th * scale, xs0:xs0 + tw * scale] += win
+    return out / weight
+
+
+# ---------------------------------------------------------------------------------------------- the network
+def load_options(opt_path: str | os.PathLike) -> dict:
+    """Read a BasicSR option file with BasicSR's own YAML loader and expand the one-line ``prior:`` option.
+
+    Args:
+        opt_path: the option file a network was trained with.
+
+    Returns:
+        the options, with ``network_g`` written out (``G4PPriorNet`` around the host when ``prior:`` is set).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not a mapping or has no ``network_g``.
+    """
+    import basicsr_plugins  # noqa: F401  (before basicsr: the torchvision alias BasicSR 1.4.2 needs)
+    import yaml
+    from basicsr.utils.options import ordered_yaml
+
+    from basicsr_plugins.prior_option import apply_prior_option
+
+    path = Path(opt_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"option file {path} does not exist")
+    with open(path) as f:
+        opt = yaml.load(f, Loader=ordered_yaml()[0])
+    if not isinstance(opt, dict) or not isinstance(opt.get("network_g"), dict):
+        raise ValueError(f"option file {path} has no 'network_g' mapping: pass the option file the network was "
+                         "trained with")
+    for phase, dataset in (opt.get("datasets") or {}).items():
+        if isinstance(dataset, dict) and (dataset.get("color") == "y" or dataset.get("mean") is not None
+                                          or dataset.get("std") is not None):
+            raise ValueError(f"option file {path}: datasets.{phase} uses color: y or mean / std normalisation, "
+                             "which restore does not reproduce; restore supports RGB networks fed [0, 1] values")
+    # only the network matters here: expand the prior line on the network part alone, so that datasets this
+    # command never reads (their types, paths) cannot stop it
+    part = {"model_type": "SRModel", "prior": opt.get("prior"), "network_g": opt["network_g"], "datasets": {}}
+    opt["network_g"] = apply_prior_option(part)["network_g"]
+    return opt
+
+
+def build_network(opt: dict, checkpoint: str | os.PathLike, *, param_key: str | None = None,
+                  device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Build ``opt['network_g']`` as training did and load a BasicSR checkpoint into it (``eval`` mode).
+
+    Args:
+        opt: options from :func:`load_options`.
+        checkpoint: ``net_g_*.pth`` written by BasicSR.
+        param_key: the checkpoint key to load; default ``params_ema`` when present (what BasicSR validates
+            with), else ``params``.
+        device: where to put the network.
+
+    Returns:
+        the network; a prior network is called as ``net(x, prior=p)``.
+
+    Raises:
+        FileNotFoundError: no checkpoint file.
+        RuntimeError: the weights do not fit the network built from the option file.
+    """
+    import basicsr_plugins  # noqa: F401
+    import torch
+    from basicsr.archs import build_network as basicsr_build
+
+    from basicsr_plugins import archs, prior_arch  # noqa: F401  (registration)
+    from basicsr_plugins.model import pick_state_dict
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist (BasicSR writes experiments/<name>/models/"
+                                "net_g_latest.pth)")
+    net = basicsr_build(dict(opt["network_g"]))
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    key = param_key
+    if key is None:
+        key = "params_ema" if isinstance(ckpt, dict) and isinstance(ckpt.get("params_ema"), dict) else "params"
+    sd, _ = pick_state_dict(ckpt, key)
+    try:
+        net.load_state_dict(sd, strict=True)
+    except RuntimeError as err:
+        raise RuntimeError(f"checkpoint {path} does not fit the network of the option file (network_g "
+                           f"{opt['network_g'].get('type')}): use the option file it was trained with.\n{err}"
+                           ) from None
+    return net.to(device).eval()
+
+
+def _is_prior_net(net: torch.nn.Module) -> bool:
+    return hasattr(net, "host") and hasattr(net, "load_host_state_dict")
+
+
+def _to_tensor(img: np.ndarray, device) -> torch.Tensor:
+    import torch
+
+    return torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1)[None].div_(255.0).to(device)
+
+
+def restore_image(net: torch.nn.Module, image: np.ndarray, *, prior: np.ndarray | None = None, tile: int = 256,
+                  overlap: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
+    """Restore one RGB image (with its aligned prior for a prior network), as BasicSR's validation does.
+
+    Values go in as float in [0, 1] and come out clamped and rounded to 8 bits (BasicSR's ``tensor2img``).
+
+    Args:
+        net: from :func:`build_network` (or any ``net(x)`` / ``net(x, prior=p)`` module).
+        image: (H, W, 3) uint8 RGB.
+        prior: (H, W, 3) uint8 RGB, or None for a network without a prior branch.
+        tile, overlap: tiled inference for images larger than ``tile``.
+        device: where to run.
+
+    Returns:
+        (H', W', 3) uint8 RGB.
+
+    Example:
+        >>> img = np.full((8, 8, 3), 100, np.uint8)
+        >>> import torch
+        >>> restore_image(torch.nn.Identity(), img)[0, 0].tolist()
+        [100, 100, 100]
+    """
+    import torch
+
+    if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
+        raise ValueError(f"image must be an (H, W, 3) uint8 RGB array, got {getattr(image, 'shape', image)}")
+    x = _to_tensor(image, device)
+    p = None
+    if prior is not None:
+        if prior.shape != image.shape or prior.dtype != np.uint8:
+            raise ValueError(f"prior must be uint8 with the image's shape {image.shape}, got {prior.shape} "
+                             f"{prior.dtype}: store aligned priors in the cache (`gpt4o-prior align`)")
+        p = _to_tensor(prior, device)
+    with torch.no_grad():
+        y = tiled_forward(net, x, prior=p, tile=tile, overlap=overlap)
+    y = y[0].clamp_(0, 1).mul_(255.0).round_().byte().permute(1, 2, 0).cpu().numpy()
+    return np.ascontiguousarray(y)
+
+
+# ---------------------------------------------------------------------------------------------- priors
+def offline_provider_for_set(pset: Any):
+    """The local provider that made a set's priors, rebuilt from its record, or None for a remote provider.
+
+    Args:
+        pset: a ``gpt4o_prior.cache.PriorSet``.
+
+    Returns:
+        a ``ClassicalProvider`` / ``SimulatedProvider`` with the set's settings, or None (``openai-images``,
+        ``openai-batch``, ``released``, ...).
+
+    Example:
+        >>> from gpt4o_prior.cache import PriorSet
+        >>> from gpt4o_prior.providers.classical import ClassicalProvider
+        >>> s = PriorSet(name="c", **ClassicalProvider(task="derain").set_fields())
+        >>> offline_provider_for_set(s).task
+        'derain'
+        >>> offline_provider_for_set(PriorSet(name="g", provider="openai-images")) is None
+        True
+    """
+    params = dict(pset.params or {})
+    if pset.provider == "classical":
+        from .providers.classical import ClassicalProvider
+
+        provider = ClassicalProvider(task=params.get("task", "dehaze"), **dict(params.get("settings") or {}))
+    elif pset.provider == "simulated":
+        from .providers.simulated import SimulatedProvider
+
+        kwargs = {k: v for k, v in params.items() if k != "version"}
+        provider = SimulatedProvider(**kwargs)
+    else:
+        return None
+    if provider.params() != params:
+        raise ValueError(f"prior set {pset.name!r} was made by {pset.provider} with settings {params}, which this "
+                         f"version cannot reproduce ({provider.params()}); make the missing priors with the version "
+                         "that made the set, or fill a new set")
+    return provider
+
+
+def _remote_command(pset: Any, folder: Path, cache_root: str) -> str:
+    if pset.provider in ("released", "released-gpt"):
+        return (f"gpt4o-prior import <folder of released outputs> --inputs {folder} --cache {cache_root} "
+                f"--set {pset.name}")
+    task = pset.prompt_id or "<task>"
+    model = pset.model or "<image model>"
+    return f"gpt4o-prior generate {folder} --cache {cache_root} --set {pset.name} --task {task} --model {model}"
+
+
+def ensure_priors(inputs: Sequence[str | os.PathLike], *, cache: Any, set_name: str,
+                  targets: str | os.PathLike | None = None, progress: bool = False) -> int:
+    """Make sure every input has a prior in ``set_name``: fill the missing ones with the set's offline provider.
+
+    Args:
+        inputs: input image files.
+        cache: a ``gpt4o_prior.cache.PriorCache``.
+        set_name: the prior set.
+        targets: folder of clean images with the inputs' file names, for ``simulated`` sets only.
+        progress: progress bar while filling.
+
+    Returns:
+        how many priors were made.
+
+    Raises:
+        KeyError: the set is not in the cache.
+        MissingPriorsError: inputs lack a prior and the provider cannot run here (remote provider, or simulated
+            without ``targets``); the message lists them and the command that fills the cache.
+    """
+    from .cache import sha256_file
+
+    pset = cache.get_set(set_name)
+    paths = [Path(p) for p in inputs]
+    missing = []
+    for path in paths:
+        entry = cache.find(set_name, sha256_file(path))
+        if entry is None or entry.status != "ok":
+            missing.append(path)
+    if not missing:
+        return 0
+    shown = "\n  ".join(str(m) for m in missing[:SHOW_MISSING])
+    more = f"\n  ... and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else ""
+    head = f"{len(missing)} of {len(paths)} inputs have no prior of set {set_name!r} in the cache {cache.root}"
+    provider = offline_provider_for_set(pset)
+    if provider is None:
+        command = _remote_command(pset, missing[0].parent, str(cache.root))
+        raise MissingPriorsError(
+            f"{head}:\n  {shown}{more}\nSet {set_name!r} comes from the {pset.provider!r} provider, which this "
+            f"command does not call. Fill the cache first: `{command}`, then run restore again.", missing)
+    target_fn = None
+    if pset.provider == "simulated":
+        if targets is None:
+            raise MissingPriorsError(
+                f"{head}:\n  {shown}{more}\nSet {set_name!r} holds simulated priors, made from the clean images: "
+                f"pass --targets <folder of clean images> (same file names) to make them, or restore with another "
+                f"set.", missing)
+        tdir = Path(targets)
+
+        def target_fn(path: Path) -> Path:
+            for cand in [tdir / path.name, *sorted(tdir.glob(path.stem + ".*"))]:
+                if cand.is_file():
+                    return cand
+            raise FileNotFoundError(f"no clean target for {path.name} in {tdir}")
+
+    from .providers.base import fill_cache
+
+    out = fill_cache(missing, cache=cache, set_name=set_name, provider=provider, targets=target_fn,
+                     progress=progress)
+    if out["failed"]:
+        failed = "\n  ".join(f"{k}: {v}" for k, v in sorted(out["failed"].items())[:SHOW_MISSING])
+        raise MissingPriorsError(f"{head}, and the {pset.provider} provider failed on {len(out['failed'])}:"
+                                 f"\n  {failed}", [m for m in missing if m.name in out["failed"]])
+    return int(out["done"])
+
+
+def restore_folder(input_dir: str | os.PathLike, *, opt: str | os.PathLike | dict, checkpoint: str | os.PathLike,
+                   out_dir: str | os.PathLike, cache: str | os.PathLike | None = None, set_name: str | None = None,
+                   tile: int = 256, tile_overlap: int = 32, targets: str | os.PathLike | None = None,
+                   param_key: str | None = None, device: str = "cpu", progress: bool = True) -> RestoreResult:
+    """Restore every image of ``input_dir`` with a trained network and write ``out_dir/<stem>.png``.
+
+    Args:
+        input_dir: folder of degraded images.
+        opt: the BasicSR option file the network was trained with (or options from :func:`load_options`).
+        checkpoint: the BasicSR checkpoint (``net_g_latest.pth``).
+        out_dir: output folder (created).
+        cache: prior cache folder; default the option file's ``prior.cache``. Unused without a prior branch.
+        set_name: prior set; default the option file's ``prior.set``.
+        tile: tile size for images larger than it; tile_overlap: overlap of neighbouring tiles.
+        targets: clean images, only to make missing ``simulated`` priors.
+        param_key: checkpoint key (default ``params_ema`` if present, else ``params``).
+        device: ``cpu`` or ``cuda``.
+        progress: progress bars.
+
+    Returns:
+        :class:`RestoreResult`.
+
+    Raises:
+        MissingPriorsError: inputs without a prior that the set's provider cannot make here (nothing is written).
+    """
+    from .cache import PriorCache
+
+    options = load_options(opt) if not isinstance(opt, dict) else opt
+    inputs = list_inputs(input_dir)
+    net = build_network(options, checkpoint, param_key=param_key, device=device)
+    prior_cfg = options.get("prior") or {}
+    pcache = None
+    filled = 0
+    if _is_prior_net(net):
+        cache = cache or prior_cfg.get("cache")
+        set_name = set_name or prior_cfg.get("set")
+        if not cache or not set_name:
+            raise ValueError("this network has a prior branch: pass --cache and --set (the option file names none)")
+        pcache = PriorCache(cache)
+        filled = ensure_priors(inputs, cache=pcache, set_name=set_name, targets=targets, progress=progress)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    from .data.io import read_rgb, write_png
+
+    it: Any = inputs
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(inputs, unit="img", desc=f"restore -> {out}", file=sys.stderr)
+    result = RestoreResult(outputs=[], out_dir=out, filled=filled)
+    t0 = time.perf_counter()
+    for path in it:
+        image = read_rgb(path)
+        prior = None if pcache is None else pcache.load_prior(set_name, path)
+        if max(image.shape[:2]) > tile:
+            result.tiles.append(path.name)
+        restored = restore_image(net, image, prior=prior, tile=tile, overlap=tile_overlap, device=device)
+        result.outputs.append(write_png(out / f"{path.stem}.png", restored))
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def add_restore_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the arguments of ``gpt4o-prior restore`` to ``parser``.
+
+    Example:
+        >>> p = add_restore_arguments(argparse.ArgumentParser())
+        >>> a = p.parse_args(["in", "--opt", "o.yml", "--checkpoint", "n.pth", "--out", "out"])
+        >>> a.tile, a.tile_overlap, a.set_name
+        (256, 32, None)
+    """
+    parser.add_argument("input_dir", help="folder of degraded images")
+    parser.add_argument("--opt", required=True, help="the BasicSR option file the network was trained with")
+    parser.add_argument("--checkpoint", required=True, help="BasicSR checkpoint, e.g. experiments/NAME/models/"
+                        "net_g_latest.pth")
+    parser.add_argument("--cache", default=None, help="prior cache folder (default: prior.cache of the option file)")
+    parser.add_argument("--set", dest="set_name", default=None, help="prior set (default: prior.set of the option "
+                        "file)")
+    parser.add_argument("--out", required=True, help="output folder (NAME.png per input)")
+    parser.add_argument("--tile", type=int, default=256, help="tile size for large images (default 256)")
+    parser.add_argument("--tile-overlap", type=int, default=32, help="overlap of neighbouring tiles (default 32)")
+    parser.add_argument("--targets", default=None, help="clean images (same names), only to make missing "
+                        "simulated priors")
+    parser.add_argument("--param-key", default=None, help="checkpoint key (default params_ema if present, else "
+                        "params)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    """Run ``gpt4o-prior restore`` from parsed arguments; returns the exit code (1: inputs without a prior)."""
+    try:
+        res = restore_folder(args.input_dir, opt=args.opt, checkpoint=args.checkpoint, out_dir=args.out,
+                             cache=args.cache, set_name=args.set_name, tile=args.tile,
+                             tile_overlap=args.tile_overlap, targets=args.targets, param_key=args.param_key,
+                             device=args.device, progress=not args.no_progress)
+    except MissingPriorsError as e:
+        print(f"gpt4o-prior restore: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"gpt4o-prior restore: error: {msg}", file=sys.stderr)
+        return 2
+    extra = f"; {res.filled} priors made first" if res.filled else ""
+    tiled = f"; {len(res.tiles)} in tiles of {args.tile}" if res.tiles else ""
+    print(f"restored {len(res.outputs)} images into {res.out_dir} in {res.seconds:.1f} s{extra}{tiled}")
+    return 0
