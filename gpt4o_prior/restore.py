@@ -37,6 +37,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from .data.io import IMAGE_SUFFIXES
+from .data.io import list_images as list_inputs
+
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
 
@@ -44,7 +47,6 @@ __all__ = ["IMAGE_SUFFIXES", "MissingPriorsError", "RestoreResult", "list_inputs
            "tiled_forward", "load_options", "build_network", "restore_image", "offline_provider_for_set",
            "ensure_priors", "restore_folder", "add_restore_arguments", "run_restore"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 """File suffixes (lower case) treated as input images."""
 
 SHOW_MISSING = 10
@@ -83,27 +85,6 @@ class RestoreResult:
     filled: int = 0
     seconds: float = 0.0
     tiles: list[str] = field(default_factory=list)
-
-
-def list_inputs(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name.
-
-    Raises:
-        FileNotFoundError: the folder does not exist or holds no image.
-
-    Example:
-        >>> import tempfile
-        >>> d = Path(tempfile.mkdtemp()); _ = (d / "b.png").write_bytes(b""); _ = (d / "a.txt").write_text("")
-        >>> [p.name for p in list_inputs(d)]
-        ['b.png']
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"input folder {folder} does not exist or is not a folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return files
 
 
 # ---------------------------------------------------------------------------------------------- tiled inference

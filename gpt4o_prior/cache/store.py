@@ -44,6 +44,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ..data.io import IMAGE_SUFFIXES
 from .atomic import TMP_SUFFIX, atomic_write_bytes, atomic_write_json
 from .claim import DEFAULT_STALE_AFTER, Claim
 from .entry import CacheEntry
@@ -61,7 +62,6 @@ CACHE_SCHEMA_VERSION = 1
 #: What ``load_prior`` does when a prior is missing or was refused.
 FALLBACKS = ("error", "skip", "input", "zeros")
 #: Input files ``stats(inputs=folder)`` looks at.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 _RESERVED = ("schema", "key", "status", "files", "sources", "stored_at", "redacted")
 _SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9_\-]{16,}|Bearer\s+\S{8,})")

@@ -15,10 +15,30 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["as_rgb_uint8", "read_rgb", "write_png", "encode_png", "decode_rgb", "IMAGE_SUFFIXES"]
+__all__ = ["as_rgb_uint8", "read_rgb", "write_png", "encode_png", "decode_rgb", "IMAGE_SUFFIXES", "list_images"]
 
 #: file suffixes treated as images when scanning folders (lower case)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in ``folder`` (by suffix, sorted), or a clear error when there are none.
+
+    Raises:
+        FileNotFoundError: the folder does not exist or holds no image.
+
+    Example:
+        >>> d = Path(tempfile.mkdtemp()); _ = (d / "b.png").write_bytes(b""); _ = (d / "a.txt").write_text("")
+        >>> [p.name for p in list_images(d)]
+        ['b.png']
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"input folder {folder} does not exist or is not a folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
 
 
 def as_rgb_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:

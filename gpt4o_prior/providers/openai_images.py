@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 from PIL import Image
 
+from ..data.io import IMAGE_SUFFIXES, list_images
 from ..pricing import Price, cost_from_usage, estimate_cost, get_price, load_price_table
 from ..prompts import get_prompt
 from .base import Provider
@@ -57,7 +58,6 @@ _FLEXIBLE_PREFIXES = ("gpt-image-2",)
 #: input_fidelity support: "high" where both values exist, "low" where only low exists, absent: omit it.
 _FIDELITY = {"gpt-image-1.5": "high", "gpt-image-1": "high", "gpt-image-1-mini": "low"}
 _REFUSAL_CODES = {"moderation_blocked", "content_policy_violation", "content_filter", "safety_violation"}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 # --- settings ------------------------------------------------------------------------------------------------
@@ -206,17 +206,6 @@ class OpenAIImagesProvider(Provider):
 
 
 # --- inputs --------------------------------------------------------------------------------------------------
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder`` (sorted), or a clear error when there are none."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"input folder {folder} does not exist or is not a folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return files
-
 
 def _decode(data: bytes, name: str) -> np.ndarray:
     try:
