@@ -36,6 +36,8 @@ def _worker(rank, init_file, out_dir):
         if rank == 0:
             torch.save({"net": ddp.module.state_dict(), "branch": ddp.module.prior_state_dict()},
                        os.path.join(out_dir, "ckpt.pth"))
+        # Leave together: a rank tearing gloo down while the other still talks to it can abort (SIGABRT).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
