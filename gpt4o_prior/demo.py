@@ -5,8 +5,9 @@ For each task (default ``dehaze``):
 1. degrade the bundled images (:func:`gpt4o_prior.data.make_paired_dataset`: 32 training, 8 validation pairs);
 2. fill a prior cache with two offline priors through the same code path ``gpt4o-prior generate --provider ...``
    uses (:func:`gpt4o_prior.providers.fill_cache`): ``classical`` (a textbook method on the degraded input) and
-   ``simulated`` (the clean image with GPT-like errors: shifts, warps, colour drift, invented texture). **They stand
-   in for GPT-image priors**, which need the paid API; the demo prints the command that fetches real ones;
+   ``simulated`` (the clean image with GPT-like errors: shifts, warps, colour drift, invented texture; then
+   registered to its input by :func:`gpt4o_prior.align.align_prior`, as ``generate`` and ``import`` register
+   GPT-image outputs by default). **They stand in for GPT-image priors**, which need the paid API; the demo prints the command that fetches real ones;
 3. write three BasicSR option files that differ by one line (``prior: {cache: ..., set: ...}``) and train the same
    small NAFNet three times through BasicSR's own pipeline (``python -m basicsr_plugins.train``, ``num_gpu: 0``),
    same seed and iterations: without a prior, with the classical prior, with the simulated prior;
@@ -51,8 +52,9 @@ RUNS = (("baseline", None, "NAFNet, no prior"),
 """The three training runs: (run name, prior provider or None, label in the table)."""
 
 STAND_IN = ("The priors here are OFFLINE STAND-INS for GPT-image priors: `classical` is a textbook method applied "
-            "to the degraded input, `simulated` is the clean image with GPT-like errors added (it uses the ground "
-            "truth, so it is an ablation, never a result).")
+            "to the degraded input, `simulated` is the clean image with GPT-like errors added, then aligned to "
+            "the input by the cache's registration as real GPT outputs are (it uses the ground truth, so it is an "
+            "ablation, never a result).")
 
 
 def real_prior_command(lq_dir: str | Path, cache: str | Path, task: str) -> str:
@@ -245,7 +247,7 @@ def prepare_task(cfg: DemoConfig, task: str) -> dict[str, Any]:
         if provider_name == "classical":
             provider, targets = get_provider("classical", task=task), None
         else:
-            provider = get_provider("simulated", seed=cfg.seed)
+            provider = get_provider("simulated", seed=cfg.seed, register=True)
         for split in (train, val):
             if provider_name == "simulated":
                 def targets(path, _gt=split.gt_dir):

@@ -222,6 +222,10 @@ class SimulatedProvider(OfflineProvider):
 
     Args:
         seed: base seed.
+        register: pass each simulated prior through :func:`gpt4o_prior.align.align_prior` against its input
+            before it is stored, as ``gpt4o-prior generate`` / ``import`` do with GPT-image outputs by default
+            (the alignment's record goes into the entry's record under ``alignment``). False (the default)
+            stores the misaligned simulation as it is: what an ablation of misalignment needs.
         **strengths: keyword arguments of :func:`simulate_prior` (``max_shift_px=16``, ``detail=0``, ...).
 
     Example:
@@ -237,11 +241,12 @@ class SimulatedProvider(OfflineProvider):
     name = "simulated"
     label = "simulated"
 
-    def __init__(self, *, seed: int = 0, max_shift_px: float = 4.0, max_scale: float = 0.02,
+    def __init__(self, *, seed: int = 0, register: bool = False, max_shift_px: float = 4.0, max_scale: float = 0.02,
                  max_aspect: float = 0.02, max_rotation_deg: float = 1.0, perspective: float = 0.02,
                  object_changes: int = 1, color_shift: float = 0.06, detail: float = 0.04,
                  output_size: tuple[int, int] | None = None):
         self.seed = int(seed)
+        self.register = bool(register)
         self.strengths = {"max_shift_px": float(max_shift_px), "max_scale": float(max_scale),
                           "max_aspect": float(max_aspect), "max_rotation_deg": float(max_rotation_deg),
                           "perspective": float(perspective), "object_changes": int(object_changes),
@@ -253,7 +258,10 @@ class SimulatedProvider(OfflineProvider):
         self.last_record: dict[str, Any] | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"version": _VERSION, "seed": self.seed, **self.strengths, "output_size": self.output_size}
+        params = {"version": _VERSION, "seed": self.seed, **self.strengths, "output_size": self.output_size}
+        if self.register:  # only when on, so the keys of unregistered sets stay as they were
+            params["register"] = "align_prior(affine)"
+        return params
 
     def image_seed(self, target: np.ndarray) -> int:
         """The seed used for ``target``: from the base seed and a hash of its pixels."""
@@ -271,6 +279,10 @@ class SimulatedProvider(OfflineProvider):
             raise ValueError(f"image and target must have the same shape, got {image.shape} and {target.shape}")
         prior, record = simulate_prior(target, seed=self.image_seed(target), **self.strengths,
                                        output_size=None if self.output_size is None else tuple(self.output_size))
+        if self.register:
+            from ..align import align_prior
+
+            prior, record["alignment"] = align_prior(prior, image)
         self.last_record = record
         return prior, record
 

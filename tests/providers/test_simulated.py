@@ -103,3 +103,21 @@ def test_offline_providers_fill_a_cache_with_their_labels(tmp_path):
     entry = cache.find("toy-sim", sha256_file(lq[0]))
     assert entry.meta["label"] == "simulated" and entry.meta["record"]["label"] == "simulated"
     assert cache.load_prior("toy-dcp", lq[1]).shape == (32, 32, 3)
+
+
+def test_register_aligns_the_simulation_to_its_input():
+    """register=True stores what the cache's alignment makes of the misaligned simulation (as generate does)."""
+    from gpt4o_prior.data import degrade
+
+    clean = read_rgb(bundled_images("val")[3])
+    hazy = degrade(clean, "dehaze", seed=1)
+    strengths = {**OFF, "max_shift_px": 8, "color_shift": 0.04}
+    raw = SimulatedProvider(seed=2, **strengths)
+    reg = SimulatedProvider(seed=2, register=True, **strengths)
+    assert "register" not in raw.params() and reg.key_fields() != raw.key_fields()
+    a, b = raw.make(hazy, target=clean), reg.make(hazy, target=clean)
+    info = reg.last_record["alignment"]
+    assert info["registered"] and abs(info["shift_px"] - reg.last_record["shift_px"]) < 1.0
+    assert "alignment" not in raw.last_record
+    m = 12  # away from the borders the warps filled
+    assert psnr(b[m:-m, m:-m], clean[m:-m, m:-m]) > psnr(a[m:-m, m:-m], clean[m:-m, m:-m]) + 3
