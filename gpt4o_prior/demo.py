@@ -242,7 +242,8 @@ def prepare_task(cfg: DemoConfig, task: str) -> dict[str, Any]:
     cache = PriorCache(out / "priors")
     sets = {}
     for provider_name in ("classical", "simulated"):
-        set_name = f"demo-{task}-{provider_name}"
+        # the registered simulation gets its own name: a cache from before registration keeps its raw set
+        set_name = f"demo-{task}-{provider_name}" + ("-aligned" if provider_name == "simulated" else "")
         sets[provider_name] = set_name
         if provider_name == "classical":
             provider, targets = get_provider("classical", task=task), None
