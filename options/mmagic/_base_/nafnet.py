@@ -1,5 +1,6 @@
 # NAFNet as MMagic 1.2.0's configs/nafnet/nafnet_c64eb2248mb12db2222_8xb8-lr1e-3-400k_sidd.py builds it, at width 32
-# (the width of options/basicsr/*_nafnet.yml) and 100k iterations, so both adapters train the same network.
+# (the width of options/basicsr/*_nafnet.yml), so both adapters train the same network; loops and the 100k-iteration
+# cosine schedule: runtime.py.
 model = dict(
     type='BaseEditModel',
     generator=dict(
@@ -19,12 +20,7 @@ model = dict(
         std=[255.0, 255.0, 255.0],
     ))
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=100_000, val_interval=5000)
-val_cfg = dict(type='MultiValLoop')
-test_cfg = dict(type='MultiTestLoop')
-
 optim_wrapper = dict(
     constructor='DefaultOptimWrapperConstructor',
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-3, betas=(0.9, 0.9)))
-param_scheduler = dict(type='CosineAnnealingLR', by_epoch=False, T_max=100_000, eta_min=1e-7)

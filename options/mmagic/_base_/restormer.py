@@ -1,5 +1,5 @@
 # Restormer as MMagic 1.2.0's configs/restormer/restormer_official_rain13k.py builds it (the official
-# architecture), with the official training recipe (AdamW 3e-4, cosine) over 100k iterations.
+# architecture) and its optimizer (AdamW 3e-4); the loops and the cosine schedule over 100k iterations: runtime.py.
 model = dict(
     type='BaseEditModel',
     generator=dict(
@@ -21,12 +21,7 @@ model = dict(
         std=[255., 255., 255.],
     ))
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=100_000, val_interval=5000)
-val_cfg = dict(type='MultiValLoop')
-test_cfg = dict(type='MultiTestLoop')
-
 optim_wrapper = dict(
     constructor='DefaultOptimWrapperConstructor',
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=3e-4, weight_decay=1e-4, betas=(0.9, 0.999)))
-param_scheduler = dict(type='CosineAnnealingLR', by_epoch=False, T_max=100_000, eta_min=1e-7)

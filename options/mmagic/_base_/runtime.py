@@ -38,3 +38,10 @@ visualizer = dict(
     img_keys=['gt_img', 'input', 'pred_img'],
     bgr2rgb=True)
 custom_hooks = [dict(type='BasicVisualizationHook', interval=1)]
+
+# Loops and schedule shared by every model config here (100k iterations, cosine decay; the optimizer is the
+# model config's).
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=100_000, val_interval=5000)
+val_cfg = dict(type='MultiValLoop')
+test_cfg = dict(type='MultiTestLoop')
+param_scheduler = dict(type='CosineAnnealingLR', by_epoch=False, T_max=100_000, eta_min=1e-7)
