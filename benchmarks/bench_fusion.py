@@ -10,6 +10,7 @@ is also measured at half the side length, to show it grows linearly with the pix
 
     python benchmarks/bench_fusion.py                                   # CPU, float32, 256x256
     python benchmarks/bench_fusion.py --device cuda --dtype bfloat16 --size 512
+    python benchmarks/bench_fusion.py --kinds cross_attention --kw token_size=1         # non-default block options
 
 Prints a Markdown table.
 """
@@ -153,7 +154,7 @@ def run(args) -> str:
     with torch.inference_mode():
         host_flops, host_mem, host_cuda = _measure_once(lambda: host(x), device, keep)
         for kind in kinds:
-            net = attach_prior(host, fusion=kind).to(device=device, dtype=dtype).eval()
+            net = attach_prior(host, fusion=kind, **args.kw).to(device=device, dtype=dtype).eval()
             keep_all = keep + list(net.branch.parameters()) + list(net.branch.buffers())
             for _ in range(args.warmup):
                 host(x)
@@ -165,7 +166,8 @@ def run(args) -> str:
                     (t_host if tag == "h" else t_prior).append(_timed(fn, device))
             flops, mem, cuda_mem = _measure_once(lambda: net(x, prior=p), device, keep_all)
             ratios = [tp / th for tp, th in zip(t_prior, t_host)]
-            rows.append(dict(kind=kind, points=len(net.attach_points), params=_params(net.branch),
+            tokens = {path: getattr(point.block, "token_size", None) for path, point in net.branch.points.items()}
+            rows.append(dict(kind=kind, points=len(net.attach_points), params=_params(net.branch), tokens=tokens,
                              host_ms=1e3 * statistics.median(t_host), prior_ms=1e3 * statistics.median(t_prior),
                              overhead=statistics.median(ratios) - 1, flops=flops, mem=mem, cuda_mem=cuda_mem))
             if kind == "cross_attention":
@@ -178,8 +180,8 @@ def run(args) -> str:
                     for rep in range(args.reps):
                         th.append(_timed(lambda: host(xs), device))
                         tp.append(_timed(lambda: net(xs, prior=ps), device))
-                    scaling.append(dict(size=size, extra_flops=pf - hf, extra_mem=pm - hm,
-                                        extra_ms=1e3 * (statistics.median(tp) - statistics.median(th))))
+                    scaling.append(dict(size=size, extra_flops=pf - hf, extra_mem=pm - hm,  # paired differences
+                                        extra_ms=1e3 * statistics.median(b - a for a, b in zip(th, tp))))
             net.detach()
 
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()}, " \
@@ -192,7 +194,7 @@ def run(args) -> str:
         f"1x3x{args.size}x{args.size}, {args.dtype}, {dev}, torch {torch.__version__}; median of {args.reps} "
         f"interleaved runs ({clock}) after {args.warmup} warm-up; host alone: {host_ms:.1f} ms, peak live tensors "
         f"{host_mem / mb:.0f} MiB" + (f" (allocator peak {host_cuda / mb:.0f} MiB)" if host_cuda is not None else "")
-        + ".",
+        + "." + (f" Block options: {args.kw}." if args.kw else ""),
         "",
         "| fusion | points | extra params | % of host | host ms | with prior ms | extra latency | extra GMAC "
         "(% of host) | peak MiB host -> with prior |",
@@ -208,6 +210,10 @@ def run(args) -> str:
             f"{r['host_ms']:.1f} | {r['prior_ms']:.1f} | {100 * r['overhead']:+.1f} % | "
             f"{extra / 2e9:.3f} ({100 * extra / host_flops:.1f} %) | {mem} |"
         )
+    for r in rows:
+        if any(t is not None for t in r["tokens"].values()):
+            out += ["", f"{r['kind']}, token size (pixels) per attach point: "
+                    + ", ".join(f"{path.replace('__', '.')}={t}" for path, t in r["tokens"].items())]
     if scaling:
         a, b = scaling
         out += [
@@ -225,19 +231,34 @@ def run(args) -> str:
     return "\n".join(out)
 
 
+def _parse_kw(item: str):
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise SystemExit(f"--kw takes KEY=VALUE, got {item!r}")
+    for cast in (int, float):
+        try:
+            return key, cast(value)
+        except ValueError:
+            pass
+    return key, value
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--reps", type=int, default=None, help="timed pairs per kind (default 5 CPU, 20 CUDA)")
+    parser.add_argument("--reps", type=int, default=None, help="timed pairs per kind (default 9 CPU, 20 CUDA)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed pairs first (default 1 CPU, 5 CUDA)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: CPU time = latency)")
     parser.add_argument("--kinds", nargs="*", help="fusion kinds (default: all registered)")
     parser.add_argument("--check", action="store_true", help="first check identity at init and training steps")
+    parser.add_argument("--kw", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="keyword arguments for attach_prior's blocks (int, float or string), e.g. token_size=1")
     args = parser.parse_args(argv)
+    args.kw = dict(_parse_kw(item) for item in args.kw)
     cuda = args.device.startswith("cuda")
-    args.reps = args.reps or (20 if cuda else 5)
+    args.reps = args.reps or (20 if cuda else 9)
     args.warmup = args.warmup if args.warmup is not None else (5 if cuda else 1)
     if args.check:
         print(check(torch.device(args.device), getattr(torch, args.dtype)), flush=True)

@@ -12,7 +12,7 @@ from .film import FiLMFusion, pool_mean_std
 from .concat import ConcatFusion, concat_project
 from .zero_add import ZeroAddFusion
 from .channel_attention import ChannelAttentionFusion, channel_cross_attention
-from .cross_attention import CrossAttentionFusion, halo_cross_attention
+from .cross_attention import CrossAttentionFusion, default_token_size, halo_cross_attention
 from .input_concat import InputConcatAdapter, widen_conv
 
 __all__ = [
@@ -23,6 +23,6 @@ __all__ = [
     "ConcatFusion", "concat_project",
     "ZeroAddFusion",
     "ChannelAttentionFusion", "channel_cross_attention",
-    "CrossAttentionFusion", "halo_cross_attention",
+    "CrossAttentionFusion", "default_token_size", "halo_cross_attention",
     "InputConcatAdapter", "widen_conv",
 ]
