@@ -278,6 +278,21 @@ def _coarse(cv2, s_in: np.ndarray, s_pr: np.ndarray, scales: np.ndarray) -> tupl
     return best, best_r
 
 
+def _coarse_guess(cv2, s_in: np.ndarray, s_pr: np.ndarray, scales: np.ndarray, *, min_side: int = 48
+                  ) -> np.ndarray:
+    """The starting point of ECC: :func:`_coarse` on half-resolution structure maps (4x less work for its 13
+    phase correlations), mapped back to the work grid; ECC then refines it at the work resolution, so the final
+    accuracy is ECC's. Maps whose shorter side would fall under ``min_side`` are searched as they are."""
+    if min(s_in.shape) // 2 < min_side:
+        return _coarse(cv2, s_in, s_pr, scales)[0]
+    half, hw2 = _work_scale(s_in.shape, max(s_in.shape) // 2)
+    size = (hw2[1], hw2[0])
+    c_in = cv2.resize(s_in, size, interpolation=cv2.INTER_AREA)
+    c_pr = cv2.resize(s_pr, size, interpolation=cv2.INTER_AREA)
+    m_half, _ = _coarse(cv2, c_in, c_pr, scales)
+    return np.linalg.inv(half) @ m_half @ half
+
+
 def _project_similarity(m: np.ndarray, aspect: float = 1.0) -> np.ndarray:
     """Nearest similarity to an affine ``m``, taken in the frame where the provider's image was square-pixelled:
     with a stretched fit (``aspect`` = y scale / x scale of the send transform), a similarity in the sent image
@@ -422,7 +437,7 @@ def align_prior(prior: np.ndarray, input: np.ndarray, *, record: dict[str, Any] 
         aspect = (record["scale"][1] / s_full[1, 1]) / (record["scale"][0] / s_full[0, 0])
     try:
         scales = np.exp(np.linspace(-math.log(1 + max_scale_change), math.log(1 + max_scale_change), 13))
-        m0, _ = _coarse(cv2, s_in, s_pr, scales)
+        m0 = _coarse_guess(cv2, s_in, s_pr, scales)
         m_work, _ = _ecc(cv2, s_in, s_pr, m0, motion, 60, aspect)
     except cv2.error:
         try:  # the coarse guess can mislead ECC on weak structure: try from the identity too

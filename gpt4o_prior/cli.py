@@ -44,6 +44,7 @@ GENERATE_EXAMPLES = """examples:
   gpt4o-prior generate IN --cache priors/ --set s-sim --provider simulated --targets data/ohaze/clean
 
 The run is resumable: stop it (even with kill -9) and run the same command again; nothing is paid twice.
+Two runs on the same inputs share the work: an input the other run is sending is waited for (--busy-timeout).
 Exit code 0 only when every input has a prior; each input without one is listed with its reason."""
 
 BATCH_EXAMPLES = """examples:
@@ -51,6 +52,9 @@ BATCH_EXAMPLES = """examples:
       --job ohaze-1
   gpt4o-prior batch status --cache priors/ --job ohaze-1
   gpt4o-prior batch collect --cache priors/ --job ohaze-1 --wait
+
+  # only the batch id at hand (job file lost, or submitted on another machine): the job is rebuilt from the API
+  gpt4o-prior batch collect --cache priors/ --batch batch_abc123 --inputs data/ohaze/hazy
 
 submit is resumable (run it again after an interruption); collect can be run any number of times."""
 
@@ -136,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=0,
                    help="processes for image work (encode, decode, align, write); 0: threads in this process "
                         "(default), -1: one per core (at most 8). Use it on many-core machines at high concurrency")
+    r.add_argument("--busy-timeout", type=float, default=None, metavar="SECONDS",
+                   help="an input another live run is sending (its claim is held) is waited for, then counted as "
+                        "cached (or sent here if that run died or gave up); wait at most SECONDS per input, then "
+                        "report it busy. Default: as long as the other run holds the claim; 0: do not wait")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     b = sub.add_parser("batch", formatter_class=_RAW, epilog=BATCH_EXAMPLES,
@@ -154,7 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("status", "poll the batches of a job"), ("collect", "ingest finished batches into the cache")):
         x = bsub.add_parser(name, formatter_class=_RAW, epilog=BATCH_EXAMPLES, help=text)
         x.add_argument("--cache", required=True)
-        x.add_argument("--job", required=True)
+        x.add_argument("--job", default=None, help="job name (or a batch id: batch_...)")
+        x.add_argument("--batch", default=None, metavar="BATCH_ID",
+                       help="a batch id instead of --job: its local job is found, or rebuilt from the API")
+        x.add_argument("--set", default=None, dest="set_name",
+                       help="with --batch, when the job is rebuilt: the set to fill (default: the batch's metadata)")
+        x.add_argument("--inputs", default=None, metavar="INPUT_DIR",
+                       help="with --batch, when the job is rebuilt: the inputs, to register answers to them")
         x.add_argument("--base-url", default=None)
         x.add_argument("--azure-endpoint", default=os.environ.get("AZURE_OPENAI_ENDPOINT"))
         x.add_argument("--api-version", default=os.environ.get("OPENAI_API_VERSION"))
@@ -260,6 +274,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         return _dry_run(args, inputs, cache, provider, table)
     if args.concurrency < 1:
         return _err("--concurrency must be at least 1")
+    if args.busy_timeout is not None and args.busy_timeout < 0:
+        return _err("--busy-timeout must be 0 or more seconds (leave it out to wait as long as the other run works)")
     client = _client(args, async_client=True)
     retry = RetryPolicy(max_attempts=args.attempts, base_s=args.backoff, retry_refused=args.retry_refused)
     summary = asyncio.run(_run_generate(generate, inputs, cache, args, provider, client, retry, table))
@@ -277,7 +293,7 @@ async def _run_generate(generate, inputs, cache, args, provider, client, retry, 
         return await generate(inputs, cache=cache, set_name=args.set_name, provider=provider, client=client,
                               concurrency=args.concurrency, max_cost=args.max_cost, retry=retry, price_table=table,
                               progress=not args.no_progress, register=not args.no_register,
-                              workers=args.workers)
+                              workers=args.workers, busy_timeout=args.busy_timeout)
     finally:
         await client.close()
 
@@ -335,7 +351,7 @@ def _generate_offline(args: argparse.Namespace, inputs: list[Path], cache: Any) 
 
     print(f"provider: {provider.name}   set: {args.set_name}   inputs: {len(inputs)}", file=sys.stderr)
     out = fill_cache(inputs, cache=cache, set_name=args.set_name, provider=provider, targets=targets,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, busy_timeout=args.busy_timeout)
     print(f"done {out['done']}, cached {out['cached']}, failed {len(out['failed'])}; cost $0")
     for name, reason in sorted(out["failed"].items()):
         print(f"  no prior: {name}: {reason}")
@@ -362,16 +378,29 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         print(f"job {job.name}: {len(job.batches)} batch file(s), {n} requests; "
               + ", ".join(f"{Path(b['file']).name}: {b.get('batch_id') or 'not submitted'}" for b in job.batches))
         return 0
+    if args.batch_verb in ("status", "collect"):
+        client = _client(args, async_client=False)
+        known = ob.find_job(cache, args.batch or args.job) if (args.batch or args.job or "").startswith("batch_") \
+            else None
+        inputs = None
+        if args.inputs:
+            from .providers.openai_images import list_images
+            inputs = list_images(args.inputs)
+        name = ob.resolve_job(cache, job=args.job, batch_id=args.batch, client=client, set_name=args.set_name,
+                              inputs=inputs)
+        if args.batch or (args.job or "") != name:
+            how = "found locally" if known else "rebuilt from the API"
+            print(f"batch {args.batch or args.job}: job {name} ({how})", file=sys.stderr)
     if args.batch_verb == "status":
-        job = ob.status(cache=cache, job=args.job, client=_client(args, async_client=False))
+        job = ob.status(cache=cache, job=name, client=client)
         for b in job.batches:
-            print(f"{Path(b['file']).name}  {b.get('batch_id')}  {b.get('status')}  {b.get('request_counts')}"
-                  + ("  collected" if b.get("collected") else ""))
+            print(f"{Path(b['file']).name if b.get('file') else '(remote)'}  {b.get('batch_id')}  {b.get('status')}  "
+                  f"{b.get('request_counts')}" + ("  collected" if b.get("collected") else ""))
         return 0
     if args.batch_verb == "collect":
         from .pricing import load_price_table
 
-        out = ob.collect(cache=cache, job=args.job, client=_client(args, async_client=False), wait=args.wait,
+        out = ob.collect(cache=cache, job=name, client=client, wait=args.wait,
                          poll_s=args.poll, price_table=load_price_table(args.price_table))
         print(f"stored {out.done}, refused {out.refused}, failed {out.failed}, pending {out.pending}; "
               f"cost ${out.cost_usd:.4f}")

@@ -32,8 +32,6 @@ Usage as a fixture: ``fake_openai`` in ``tests/providers/conftest.py``; or stand
 from __future__ import annotations
 
 import base64
-import email.parser
-import email.policy
 import hashlib
 import io
 import json
@@ -68,17 +66,49 @@ class RecordedRequest:
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, tuple[str, str, bytes]]]:
-    """Split a multipart/form-data body into text fields and files ``name -> (filename, content_type, data)``."""
-    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + body)
+    """Split a multipart/form-data body into text fields and files ``name -> (filename, content_type, data)``.
+
+    A plain byte-level parser (RFC 7578: parts between ``--boundary`` lines, headers, a blank line, the data):
+    several times faster than the ``email`` package on megabyte images, which matters because this server shares
+    the machine with the client it measures. Raises ValueError on a body that is not multipart/form-data.
+    """
+    boundary = None
+    for param in content_type.split(";")[1:]:
+        k, _, v = param.strip().partition("=")
+        if k.lower() == "boundary":
+            boundary = v.strip().strip('"')
+    if not content_type.lower().startswith("multipart/form-data") or not boundary:
+        raise ValueError(f"not multipart/form-data with a boundary: {content_type!r}")
+    delim = b"--" + boundary.encode("latin-1")
+    pieces = body.split(b"\r\n" + delim)
+    first = pieces[0]
+    if not first.startswith(delim):
+        raise ValueError("multipart body does not start with its boundary")
+    pieces[0] = first[len(delim):]
+    if not pieces[-1].startswith(b"--"):
+        raise ValueError("multipart body has no closing boundary")
     fields: dict[str, str] = {}
     files: dict[str, tuple[str, str, bytes]] = {}
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        filename = part.get_filename()
-        data = part.get_payload(decode=True) or b""
-        if filename is not None:
-            files[name] = (filename, part.get_content_type(), data)
+    for piece in pieces[:-1]:
+        head, sep, data = piece.partition(b"\r\n\r\n")
+        if not sep:
+            raise ValueError("multipart part without a blank line after its headers")
+        headers = {}
+        for line in head.decode("utf-8").split("\r\n"):
+            if ":" in line:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+        disp = headers.get("content-disposition", "")
+        params = {}
+        for item in disp.split(";")[1:]:
+            k, _, v = item.strip().partition("=")
+            v = v.strip()
+            params[k.lower()] = v[1:-1].replace('\\"', '"') if len(v) >= 2 and v[0] == v[-1] == '"' else v
+        name = params.get("name")
+        if name is None:
+            raise ValueError(f"multipart part without a name: {disp!r}")
+        if "filename" in params:
+            files[name] = (params["filename"], headers.get("content-type", "application/octet-stream"), data)
         else:
             fields[name] = data.decode("utf-8")
     return fields, files

@@ -155,3 +155,17 @@ def test_without_opencv_registration_falls_back_and_says_why(monkeypatch):
     inp = scene(5)
     aligned, info = align_prior(inp, inp)
     assert info["fallback"] and "opencv" in info["reason"].lower() and np.array_equal(aligned, inp)
+
+
+@pytest.mark.parametrize("degradation,mode,args", CASES)
+def test_registration_of_api_sized_priors_stays_within_tolerance(degradation, mode, args):
+    """A 320x240 input sent as 1024x1024 (the API's size): the coarse search runs on half-resolution structure
+    maps (speed), ECC at the work resolution; the residual error stays under the same 0.5 px."""
+    clean = scene(7, 240, 320)
+    inp = {"clean": lambda x: x, "haze": hazy, "dark": dark}[degradation](clean)
+    s, deg, tx, ty = args
+    prior, rec, true = gpt_like(clean, (1024, 1024), mode, (s, deg, tx * 4, ty * 4))
+    aligned, info = align_prior(prior, inp, record=rec)
+    assert info["registered"] and not info["fallback"], info["reason"]
+    after = endpoint_error(np.array(info["matrix"]), true, inp.shape[:2])
+    assert endpoint_error(np.eye(3), true, inp.shape[:2]) > 5 and after < 0.5, after

@@ -188,11 +188,14 @@ def _load_builtin(name: str) -> None:
 
 
 def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvider,
-               targets: Any = None, progress: bool = False) -> dict[str, Any]:
+               targets: Any = None, progress: bool = False, busy_timeout: float | None = None,
+               busy_poll_s: float = 0.5) -> dict[str, Any]:
     """Compute the priors of an offline provider for image files and store them in a prior cache.
 
     The key uses the original file bytes (``as sent`` = as read) and :meth:`Provider.key_fields`; inputs whose
-    prior is already in the set are skipped, so the call is resumable.
+    prior is already in the set are skipped, so the call is resumable. Each input is computed under the cache's
+    claim on its key, like a paid request: an input another live process is computing is waited for and then
+    counted as cached (or computed here if that process died or gave up).
 
     Args:
         inputs: image file paths.
@@ -201,14 +204,15 @@ def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvi
         provider: an :class:`OfflineProvider`.
         targets: None, or a callable ``path -> path of the clean target`` (providers that need ``target=``).
         progress: show a progress bar.
+        busy_timeout: seconds to wait at most per input claimed by another live process (None: as long as it
+            holds the claim; 0: do not wait); an input still claimed then is listed in ``failed`` as busy.
+        busy_poll_s: seconds between two looks at a claimed input.
 
     Returns:
         ``{"done": n, "cached": n, "failed": {file name: reason}}``.
     """
-    import io
+    import time
     from pathlib import Path
-
-    from PIL import Image
 
     from ..cache import PriorSet, request_key, sha256_bytes
 
@@ -227,27 +231,56 @@ def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvi
             if found is not None and found.status == "ok":
                 out["cached"] += 1
                 continue
-            image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-            target = None
-            if targets is not None:
-                tpath = Path(targets(path))
-                target = np.asarray(Image.open(tpath).convert("RGB"))
-            prior = check_image(provider.make(image, target=target), f"{provider.name} prior of {path.name}")
             key = request_key(**provider.key_fields(), input_sha256=src)
-            buf = io.BytesIO()
-            Image.fromarray(prior).save(buf, format="PNG")
-            aligned = prior
-            meta: dict[str, Any] = {"provider": provider.name, "model": provider.model, "params": provider.params(),
-                                    "label": provider.label}
-            if prior.shape != image.shape:
-                from ..align import align_prior
-                aligned, meta["alignment"] = align_prior(prior, image)
-            record = getattr(provider, "last_record", None)
-            if record is not None:
-                meta["record"] = record
-            cache.put(key, buf.getvalue(), meta=meta, aligned=aligned, set_name=set_name, source_sha256=src,
-                      source_name=path.name)
+            claim, t0 = cache.claim(key), time.monotonic()
+            while not claim.acquire():
+                waited = time.monotonic() - t0
+                if busy_timeout is not None and waited >= busy_timeout:
+                    break
+                time.sleep(busy_poll_s if busy_timeout is None else min(busy_poll_s, busy_timeout - waited))
+            if not claim.held:
+                out["failed"][path.name] = (f"busy: another process held the claim on this input for "
+                                            f"{time.monotonic() - t0:.0f} s; run again when it is done")
+                continue
+            try:
+                found = cache.find(set_name, src)       # the other process may have stored it meanwhile
+                if found is not None and found.status == "ok":
+                    out["cached"] += 1
+                    continue
+                _make_and_store(path, data, src, key, cache=cache, set_name=set_name, provider=provider,
+                                targets=targets)
+            finally:
+                claim.release()
             out["done"] += 1
         except (OSError, ValueError) as e:
             out["failed"][path.name] = f"{type(e).__name__}: {e}"
     return out
+
+
+def _make_and_store(path: Any, data: bytes, src: str, key: str, *, cache: Any, set_name: str,
+                    provider: OfflineProvider, targets: Any) -> None:
+    """Compute one offline prior and store it (under the caller's claim on ``key``)."""
+    import io
+    from pathlib import Path
+
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    target = None
+    if targets is not None:
+        tpath = Path(targets(path))
+        target = np.asarray(Image.open(tpath).convert("RGB"))
+    prior = check_image(provider.make(image, target=target), f"{provider.name} prior of {path.name}")
+    buf = io.BytesIO()
+    Image.fromarray(prior).save(buf, format="PNG", compress_level=1)   # fast; read back, not shipped
+    aligned = prior
+    meta: dict[str, Any] = {"provider": provider.name, "model": provider.model, "params": provider.params(),
+                            "label": provider.label}
+    if prior.shape != image.shape:
+        from ..align import align_prior
+        aligned, meta["alignment"] = align_prior(prior, image)
+    record = getattr(provider, "last_record", None)
+    if record is not None:
+        meta["record"] = record
+    cache.put(key, buf.getvalue(), meta=meta, aligned=aligned, set_name=set_name, source_sha256=src,
+              source_name=path.name)

@@ -11,17 +11,31 @@ Three steps, each resumable, all recorded in a job file (``<cache>/batches/<job>
 3. :func:`collect` downloads the finished output and error files and ingests each answer into the cache (aligned
    like synchronous answers; refusals recorded as refused). Collecting twice is harmless.
 
+Resuming from a bare batch id (``batch_...``): :func:`resolve_job` finds the local job that holds it, or, when there
+is none (job file lost, or the batch was submitted on another machine), rebuilds the job from the API alone
+(:func:`recover_job`): the batch's metadata carries the request settings and the set, and each line of its input
+file carries what the cache key and the way back to the input need: the image as sent (its sha256 is part of the
+key) in the body, and in the ``custom_id`` (:func:`make_custom_id`) the sha256 of the original input file and its
+size. Jobs written before this scheme used the bare request key as ``custom_id``; they are still read.
+
 Example:
     >>> line = request_line("k" * 64, b"PNG", {"model": "m", "prompt": "p", "size": "1024x1024"})
     >>> line["url"], sorted(line["body"])
     ('/v1/images/edits', ['images', 'model', 'prompt', 'size'])
+    >>> cid = make_custom_id("ab" * 32, (480, 640))
+    >>> len(cid), parse_custom_id(cid) == ("ab" * 32, (480, 640))
+    (57, True)
 """
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import io
 import json
 import os
+import re
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +47,43 @@ from ..pricing import BATCH_DISCOUNT, Price, cost_from_usage, get_price, load_pr
 from .openai_images import (EditResult, OpenAIImagesProvider, PreparedInput, _decode, _store, batch_pending,
                             prepare_input, redact)
 
-__all__ = ["MAX_REQUESTS", "MAX_BYTES", "BatchJob", "CollectSummary", "request_line", "split_lines", "submit", "status", "collect",
-           "load_job", "job_path"]
+__all__ = ["MAX_REQUESTS", "MAX_BYTES", "BatchJob", "CollectSummary", "request_line", "split_lines", "submit", "status",
+           "collect", "load_job", "job_path", "make_custom_id", "parse_custom_id", "find_job", "recover_job",
+           "resolve_job"]
 
 #: Per-file limits of the Batch API input file (requests per file, bytes per file); we stay a little under.
 MAX_REQUESTS = 50_000
 MAX_BYTES = 190 * 1024 * 1024
 ENDPOINT = "/v1/images/edits"
 _FINAL = ("completed", "failed", "expired", "cancelled")
+_CUSTOM_ID_PREFIX = "g2-"
+_OLD_CUSTOM_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def make_custom_id(source_sha256: str, input_hw: tuple[int, int]) -> str:
+    """The ``custom_id`` of one batch request: the original input's sha256 and (H, W), in 57 URL-safe characters.
+
+    With the image as sent (in the body) and the job's settings (in the batch's metadata), this is all that is
+    needed to rebuild the cache key, find the input by content and undo the send-time fit, from the API alone.
+    """
+    raw = bytes.fromhex(source_sha256) + struct.pack(">II", int(input_hw[0]), int(input_hw[1]))
+    return _CUSTOM_ID_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def parse_custom_id(custom_id: str) -> tuple[str, tuple[int, int]] | None:
+    """``(source_sha256, (H, W))`` of a :func:`make_custom_id` id, or None for another id (e.g. the bare request
+    key older jobs used)."""
+    if not isinstance(custom_id, str) or not custom_id.startswith(_CUSTOM_ID_PREFIX):
+        return None
+    text = custom_id[len(_CUSTOM_ID_PREFIX):]
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != 40:
+        return None
+    h, w = struct.unpack(">II", raw[32:])
+    return raw[:32].hex(), (h, w)
 
 
 def request_line(custom_id: str, png: bytes, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -89,8 +132,10 @@ class BatchJob:
         set_name: the prior set filled.
         provider: the provider settings (keyword arguments of :class:`OpenAIImagesProvider`).
         requests: ``key -> {source_name, source_sha256, size, transform, input_path}``.
-        batches: one dict per JSONL file: ``file`` (local), ``keys``, ``file_id``, ``batch_id``, ``status``,
-            ``collected``.
+        batches: one dict per JSONL file: ``file`` (local; None in a job rebuilt from the API), ``keys``,
+            ``file_id``, ``batch_id``, ``status``, ``collected``.
+        ids: ``custom_id -> key`` (a custom_id not listed is the key itself, as in older jobs).
+        recovered_from: the batch id a job was rebuilt from (:func:`recover_job`), else None.
     """
 
     name: str
@@ -98,10 +143,12 @@ class BatchJob:
     provider: dict[str, Any]
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     batches: list[dict[str, Any]] = field(default_factory=list)
+    ids: dict[str, str] = field(default_factory=dict)
+    recovered_from: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "set_name": self.set_name, "provider": self.provider, "requests": self.requests,
-                "batches": self.batches}
+                "batches": self.batches, "ids": self.ids, "recovered_from": self.recovered_from}
 
 
 def job_path(cache: Any, name: str) -> Path:
@@ -131,6 +178,14 @@ def load_job(cache: Any, name: str) -> BatchJob:
                                 "create it with `gpt4o-prior batch submit`")
     raw = json.loads(path.read_text())
     return BatchJob(**raw)
+
+
+def _metadata(bj: BatchJob) -> dict[str, str]:
+    """The batch's metadata: enough, with the input file, to rebuild the job from the API (:func:`recover_job`)."""
+    settings = json.dumps(bj.provider, separators=(",", ":"), sort_keys=True)
+    if len(settings) > 512:         # the API's limit per metadata value
+        raise ValueError(f"the request settings do not fit the batch metadata (512 characters): {settings[:80]}...")
+    return {"gpt4o_prior_set": bj.set_name, "gpt4o_prior_job": bj.name, "gpt4o_prior_settings": settings}
 
 
 def _provider_kwargs(p: OpenAIImagesProvider) -> dict[str, Any]:
@@ -197,7 +252,8 @@ def submit(inputs: Iterable[str | Path], *, cache: Any, set_name: str, provider:
         entry = cache.entry(prep.key)
         if entry is not None and entry.status == "ok":
             continue
-        line = (json.dumps(request_line(prep.key, prep.sent_png, provider.request_kwargs(size=prep.size))) + "\n"
+        cid = make_custom_id(prep.source_sha256, prep.input_hw)
+        line = (json.dumps(request_line(cid, prep.sent_png, provider.request_kwargs(size=prep.size))) + "\n"
                 ).encode()
         split_lines([line], max_bytes=max_bytes)        # raises if one request alone is over the limit
         if part and (len(part["keys"]) >= max_requests or part["bytes"] + len(line) > max_bytes):
@@ -209,6 +265,7 @@ def submit(inputs: Iterable[str | Path], *, cache: Any, set_name: str, provider:
         part["keys"].append(prep.key)
         part["bytes"] += len(line)
         written.add(prep.key)
+        bj.ids[cid] = prep.key
         bj.requests[prep.key] = {"source_name": prep.source_name, "source_sha256": prep.source_sha256,
                                  "size": prep.size, "transform": prep.transform, "input_path": str(p.resolve())}
     close_part()
@@ -225,7 +282,7 @@ def submit(inputs: Iterable[str | Path], *, cache: Any, set_name: str, provider:
                 b["file_id"] = f.id
                 _save(cache, bj)
             created = client.batches.create(input_file_id=b["file_id"], endpoint=ENDPOINT, completion_window="24h",
-                                            metadata={"gpt4o_prior_set": set_name, "gpt4o_prior_job": job})
+                                            metadata=_metadata(bj))
         except Exception as e:  # noqa: BLE001 - report without the key; the job file keeps what was done
             _save(cache, bj)
             raise RuntimeError(f"batch submit of {b['file']} failed: {redact(str(e), api_key)}; run the same "
@@ -306,7 +363,7 @@ def collect(*, cache: Any, job: str, client: Any, wait: bool = False, poll_s: fl
                 if not raw.strip():
                     continue
                 line = json.loads(raw)
-                key = line.get("custom_id")
+                key = bj.ids.get(line.get("custom_id"), line.get("custom_id"))
                 req = bj.requests.get(key)
                 if req is None:
                     continue
@@ -319,10 +376,10 @@ def collect(*, cache: Any, job: str, client: Any, wait: bool = False, poll_s: fl
                     out.refused += 1
                 else:
                     out.failed += 1
-                    out.missing[req["source_name"]] = str(reason)
+                    out.missing[req["source_name"] or f"key {key[:16]}"] = str(reason)
         for key in set(b["keys"]) - answered:
             out.failed += 1
-            out.missing[bj.requests[key]["source_name"]] = f"batch {b['status']}: no answer"
+            out.missing[bj.requests[key]["source_name"] or f"key {key[:16]}"] = f"batch {b['status']}: no answer"
         b["collected"] = True
         _save(cache, bj)
     return out
@@ -334,8 +391,8 @@ def _ingest(cache: Any, bj: BatchJob, provider: OpenAIImagesProvider, key: str, 
     body = resp.get("body") or {}
     prepared = PreparedInput(source_name=req["source_name"], source_sha256=req["source_sha256"], input_hw=(0, 0),
                              size=req["size"], sent_png=b"", transform=req["transform"], key=key)
-    input_path = Path(req.get("input_path", ""))
-    if input_path.is_file():
+    input_path = Path(req.get("input_path") or "")
+    if req.get("input_path") and input_path.is_file():
         prepared.image = _decode(input_path.read_bytes(), req["source_name"])
     extra = {"endpoint": "batch", "batch_request_id": line.get("id")}
     if resp.get("status_code") == 200 and body.get("data"):
@@ -346,13 +403,230 @@ def _ingest(cache: Any, bj: BatchJob, provider: OpenAIImagesProvider, key: str, 
             returned = f"{im.size[0]}x{im.size[1]}"
         res = EditResult(status="ok", png=png, usage=usage, cost_usd=cost, request_id=resp.get("request_id"),
                          attempts=1, returned_size=returned)
+        if req.get("source_sha256") is None:
+            # rebuilt from an older job's batch: the key is known, the input is not. Keep the paid answer under its
+            # key; the next `generate` / `batch submit` with the same settings links it to its input for free.
+            cache.put(key, png, meta={"provider": provider.name, "model": provider.model, "usage": usage,
+                                      "cost_usd": cost, "returned_size": returned, **extra})
+            return "done", cost
         _store(cache, set_name=bj.set_name, provider=provider, prepared=prepared, result=res, extra_meta=extra)
         return "done", cost
     err = body.get("error") or line.get("error") or {}
     code = err.get("code")
+    if req.get("source_sha256") is None:
+        return "failed", f"{code}: {redact(str(err.get('message')))}"
     if code in ("moderation_blocked", "content_policy_violation") or err.get("type") == "image_generation_user_error":
         res = EditResult(status="refused", code=code or "moderation_blocked", reason=redact(str(err.get("message"))),
                          request_id=resp.get("request_id"), attempts=1)
         _store(cache, set_name=bj.set_name, provider=provider, prepared=prepared, result=res, extra_meta=extra)
         return "refused", code
     return "failed", f"{code}: {redact(str(err.get('message')))}"
+
+
+# --- resuming from a bare batch id ----------------------------------------------------------------------------
+
+def find_job(cache: Any, batch_id: str) -> str | None:
+    """The name of the local job of ``cache`` that holds batch ``batch_id``, or None."""
+    folder = Path(cache.root) / "batches"
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if any(b.get("batch_id") == batch_id for b in raw.get("batches", [])):
+            return path.stem
+    return None
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def recover_job(cache: Any, batch_id: str, *, client: Any, set_name: str | None = None,
+                inputs: Iterable[str | Path] | None = None) -> BatchJob:
+    """Rebuild the job of batch ``batch_id`` from the API alone and save it to the cache's job folder.
+
+    ``batches.retrieve`` gives the batch's metadata (the set, the job name, the request settings) and its input
+    file; each line of that file gives the image as sent (its sha256 and the settings make the cache key, which is
+    recomputed, not trusted) and, in its ``custom_id``, the original input's sha256 and size (to link the answer to
+    its input by content and undo the send-time fit). Lines of older jobs (``custom_id`` = the key as paid, no
+    settings in the metadata) are matched to ``inputs`` by the pixels sent (each input fitted as ``pad``,
+    ``resize`` or ``crop`` to the line's size; the PNG bytes themselves may differ between versions) and stored
+    under that key, linked to the input; without a match they are kept under their key only.
+
+    Args:
+        cache: a :class:`gpt4o_prior.cache.PriorCache`.
+        batch_id: the batch id (``batch_...``).
+        client: a sync ``openai.OpenAI`` / ``AzureOpenAI`` client.
+        set_name: the set to fill; default the one recorded in the batch's metadata.
+        inputs: optional image files of the dataset: inputs found among them by content are registered to their
+            answers (without them the answers are only brought back to the input's geometry) and named; older
+            jobs' lines need them to be linked to their inputs at all.
+
+    Returns:
+        the rebuilt :class:`BatchJob` (named after the original job, or after the batch id if that name is taken).
+
+    Raises:
+        ValueError: the batch carries no request settings and no set name (not submitted by gpt4o-prior, or by
+            an older version: then pass ``set_name``), or a line cannot be read.
+    """
+    import numpy as np
+
+    from ..align import fit_to_size
+    from ..cache import PriorSet, request_key, sha256_file
+
+    try:
+        got = client.batches.retrieve(batch_id)
+    except Exception as e:  # noqa: BLE001 - an SDK error (unknown id, key, network): say what, without the key
+        raise RuntimeError(f"cannot retrieve batch {batch_id}: {redact(f'{type(e).__name__}: {e}')}") from None
+    meta = dict(_field(got, "metadata") or {})
+    set_name = set_name or meta.get("gpt4o_prior_set")
+    if not set_name:
+        raise ValueError(f"batch {batch_id} has no gpt4o_prior_set in its metadata: pass --set NAME")
+    settings = meta.get("gpt4o_prior_settings")
+    provider = OpenAIImagesProvider(**json.loads(settings)) if settings else None
+    input_file = _field(got, "input_file_id")
+    if not input_file:
+        raise ValueError(f"batch {batch_id} has no input file")
+    inputs = [Path(p) for p in inputs] if inputs is not None else None
+    by_sha = {sha256_file(p): p for p in inputs} if inputs is not None else {}
+    fitted: dict[tuple[str, str], dict[str, tuple[Path, str, dict[str, Any]]]] = {}
+    old_fit: str | None = None
+
+    def old_match(png: bytes, size: str) -> tuple[str, tuple[Path, str, dict[str, Any]]] | None:
+        """(fit mode, (path, source sha256, transform)) of the input whose fitted pixels were sent, or None."""
+        sent = hashlib.sha256(_decode(png, "sent image").tobytes()).hexdigest()
+        sw, sh = (int(v) for v in size.split("x"))
+        for mode in ("pad", "resize", "crop"):
+            if (size, mode) not in fitted:
+                index = fitted[(size, mode)] = {}
+                for p in inputs or []:
+                    data = p.read_bytes()
+                    arr, rec = fit_to_size(_decode(data, p.name), (sw, sh), mode=mode)
+                    index[hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()] = \
+                        (p, hashlib.sha256(data).hexdigest(), rec)
+            if sent in fitted[(size, mode)]:
+                return mode, fitted[(size, mode)][sent]
+        return None
+
+    requests: dict[str, dict[str, Any]] = {}
+    ids: dict[str, str] = {}
+    first_body: dict[str, Any] | None = None
+    try:
+        content = _download(client, input_file)
+    except Exception as e:  # noqa: BLE001
+        raise RuntimeError(f"cannot download the input file {input_file} of batch {batch_id}: "
+                           f"{redact(f'{type(e).__name__}: {e}')}") from None
+    for n, raw in enumerate(content.decode().splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+            cid, body = line["custom_id"], line["body"]
+            png = base64.b64decode(body["images"][0]["image_url"].split(",", 1)[1])
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            raise ValueError(f"batch {batch_id}: line {n} of its input file is not an image-edit request ({e})") \
+                from None
+        first_body = first_body or body
+        parsed = parse_custom_id(cid)
+        if parsed is not None and provider is None:
+            raise ValueError(f"batch {batch_id}: its metadata lacks gpt4o_prior_settings, which the cache key needs")
+        if parsed is None:
+            if not _OLD_CUSTOM_ID.fullmatch(cid):
+                raise ValueError(f"batch {batch_id}: line {n} has custom_id {cid!r}, which gpt4o-prior did not write")
+            # an older job: custom_id = the key as paid. Find the input among `inputs` whose fitted pixels are the
+            # pixels sent (the PNG bytes may differ between versions), else keep the answer under its key only
+            hit = old_match(png, str(body.get("size"))) if inputs is not None else None
+            if hit is None:
+                requests[cid] = {"source_name": None, "source_sha256": None, "size": body.get("size"),
+                                 "transform": None, "input_path": None}
+            else:
+                old_fit, (path, src, transform) = hit
+                requests[cid] = {"source_name": path.name, "source_sha256": src, "size": body.get("size"),
+                                 "transform": transform, "input_path": str(path.resolve())}
+            continue
+        src, (h, w) = parsed
+        sw, sh = (int(v) for v in str(body["size"]).split("x"))
+        with Image.open(io.BytesIO(png)) as im:
+            if im.size != (sw, sh):
+                raise ValueError(f"batch {batch_id}: line {n} sends a {im.size[0]}x{im.size[1]} image for size "
+                                 f"{body['size']}")
+        key = request_key(**provider.key_fields(), input_sha256=hashlib.sha256(png).hexdigest())
+        _, transform = fit_to_size(_zeros(h, w), (sw, sh), mode=provider.fit)
+        path = by_sha.get(src)
+        requests[key] = {"source_name": path.name if path else f"sha256:{src[:16]}", "source_sha256": src,
+                         "size": body["size"], "transform": transform,
+                         "input_path": str(path.resolve()) if path else None}
+        ids[cid] = key
+    if provider is None:
+        if first_body is None:
+            raise ValueError(f"batch {batch_id}: its input file is empty")
+        # an older job: no settings recorded; describe the provider from a request body (for the sidecars)
+        provider = _provider_from_body(first_body, fit=old_fit or "pad")
+        if any(r["source_sha256"] for r in requests.values()):
+            try:
+                cache.get_set(set_name)
+            except KeyError:
+                cache.register_set(PriorSet(name=set_name, **provider.set_fields()))
+    else:
+        cache.register_set(PriorSet(name=set_name, **provider.set_fields()))
+    name = meta.get("gpt4o_prior_job") or batch_id
+    try:
+        taken = job_path(cache, name).is_file()
+    except ValueError:
+        taken = True
+    bj = BatchJob(name=batch_id if taken else name, set_name=set_name, provider=_provider_kwargs(provider),
+                  requests=requests, ids=ids, recovered_from=batch_id,
+                  batches=[{"file": None, "keys": list(requests), "file_id": input_file, "batch_id": batch_id,
+                            "status": None, "collected": False}])      # None: the next status() refreshes it
+    _save(cache, bj)
+    return bj
+
+
+def _zeros(h: int, w: int) -> Any:
+    import numpy as np
+
+    return np.zeros((h, w, 3), np.uint8)
+
+
+def _provider_from_body(body: dict[str, Any], *, fit: str = "pad") -> OpenAIImagesProvider:
+    """The settings of an older batch, as far as a request body tells them (used to label stored answers)."""
+    from ..prompts import PROMPTS
+
+    task, version = "restore", None
+    for prompt in (p for versions in PROMPTS.values() for p in versions):
+        if prompt.text == body.get("prompt"):
+            task, version = prompt.id, prompt.version
+    fid = body.get("input_fidelity")
+    return OpenAIImagesProvider(model=body["model"], task=task, prompt_version=version, size=body.get("size", "auto"),
+                                quality=body.get("quality", "auto"), input_fidelity=fid, fit=fit,
+                                background=body.get("background"))
+
+
+def resolve_job(cache: Any, *, job: str | None = None, batch_id: str | None = None, client: Any = None,
+                set_name: str | None = None, inputs: Iterable[str | Path] | None = None) -> str:
+    """The job name to work on, from a job name or a bare batch id.
+
+    A batch id (``batch_id``, or a ``job`` that starts with ``batch_`` and is no job's name) is looked up in the
+    cache's jobs (:func:`find_job`); if no job holds it, the job is rebuilt from the API (:func:`recover_job`).
+
+    Example:
+        >>> import tempfile
+        >>> from gpt4o_prior.cache import PriorCache
+        >>> resolve_job(PriorCache(tempfile.mkdtemp()), job="ohaze-1")
+        'ohaze-1'
+    """
+    if job and batch_id:
+        raise ValueError("give either --job or --batch, not both")
+    if job and not batch_id:
+        if not job.startswith("batch_") or job_path(cache, job).is_file():
+            return job
+        batch_id = job
+    if not batch_id:
+        raise ValueError("give --job NAME or --batch BATCH_ID")
+    found = find_job(cache, batch_id)
+    if found is not None:
+        return found
+    if client is None:
+        raise ValueError(f"no local job holds batch {batch_id}; a client is needed to rebuild it from the API")
+    return recover_job(cache, batch_id, client=client, set_name=set_name, inputs=inputs).name
