@@ -3,7 +3,7 @@
 Two different requests never share a key and the same request always gets the same one, because the key is the
 hash of a *canonical* JSON document (sorted keys, no insignificant whitespace, UTF-8) holding the schema version,
 the provider, the model name, the prompt text and version, every request parameter, and the sha256 of the input
-bytes exactly as they were sent.
+as it was sent (:func:`sha256_pixels` of the sent image for image APIs, the file's sha256 for offline providers).
 
 Example:
     >>> k = request_key(provider="offline", model=None, prompt_text=None, prompt_version=None,
@@ -20,7 +20,7 @@ import math
 import re
 from typing import Any, Mapping
 
-__all__ = ["KEY_SCHEMA_VERSION", "request_key", "sha256_bytes", "sha256_file", "canonical_json", "check_key",
+__all__ = ["KEY_SCHEMA_VERSION", "request_key", "sha256_bytes", "sha256_pixels", "sha256_file", "canonical_json", "check_key",
            "check_sha256", "SECRET_NAMES"]
 
 #: Bumped only when the meaning of the key document changes; it is part of every key.
@@ -43,6 +43,29 @@ def sha256_bytes(data: bytes) -> str:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"sha256_bytes expects bytes, got {type(data).__name__}")
     return hashlib.sha256(data).hexdigest()
+
+
+def sha256_pixels(image) -> str:
+    """Hex sha256 of an image's pixels: its shape, dtype and values, whatever file format carried them.
+
+    The key of an image request hashes the pixels sent rather than their PNG bytes, so that a change of PNG
+    encoder (compression level, filters, library version) never makes a request look new and paid again.
+
+    Args:
+        image: array (H, W, C) or (H, W), e.g. uint8 RGB.
+
+    Example:
+        >>> import numpy as np
+        >>> a = np.zeros((2, 3, 3), np.uint8)
+        >>> sha256_pixels(a) == sha256_pixels(a.copy()), sha256_pixels(a) == sha256_pixels(a.reshape(3, 2, 3))
+        (True, False)
+    """
+    shape, dtype = getattr(image, "shape", None), getattr(image, "dtype", None)
+    if shape is None or dtype is None or not hasattr(image, "tobytes"):
+        raise TypeError(f"sha256_pixels expects an array, got {type(image).__name__}")
+    h = hashlib.sha256(f"pixels:{'x'.join(str(int(v)) for v in shape)}:{dtype}:".encode("ascii"))
+    h.update(image.tobytes(order="C"))
+    return h.hexdigest()
 
 
 def sha256_file(path, *, chunk: int = 1 << 20) -> str:
@@ -123,7 +146,9 @@ def request_key(*, provider: str, model: str | None, prompt_text: str | None, pr
         prompt_version: the prompt's version, or None.
         params: every request parameter that can change the output (size, quality, background, ...), as JSON
             values. Credentials are refused.
-        input_sha256: sha256 of the input bytes exactly as sent (after the provider's resize/pad and encoding).
+        input_sha256: what identifies the input as sent: for image APIs :func:`sha256_pixels` of the image after
+            the provider's resize / pad (not of its PNG bytes, so the encoder does not matter); for offline
+            providers the sha256 of the input file.
 
     Returns:
         64-character hex sha256 of the canonical JSON of those fields plus :data:`KEY_SCHEMA_VERSION`.

@@ -101,7 +101,7 @@ class PriorSet:
         """The request key of this set for one input.
 
         Args:
-            input_sha256: sha256 of the input bytes as sent.
+            input_sha256: sha256 of the input as sent (see :func:`gpt4o_prior.cache.request_key`).
             params: the parameters actually sent, when a provider adds per-image ones; default the set's.
         """
         return request_key(provider=self.provider, model=self.model, prompt_text=self.prompt_text,

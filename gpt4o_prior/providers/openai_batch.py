@@ -473,7 +473,7 @@ def recover_job(cache: Any, batch_id: str, *, client: Any, set_name: str | None 
     import numpy as np
 
     from ..align import fit_to_size
-    from ..cache import PriorSet, request_key, sha256_file
+    from ..cache import PriorSet, request_key, sha256_file, sha256_pixels
 
     try:
         got = client.batches.retrieve(batch_id)
@@ -547,11 +547,11 @@ def recover_job(cache: Any, batch_id: str, *, client: Any, set_name: str | None 
             continue
         src, (h, w) = parsed
         sw, sh = (int(v) for v in str(body["size"]).split("x"))
-        with Image.open(io.BytesIO(png)) as im:
-            if im.size != (sw, sh):
-                raise ValueError(f"batch {batch_id}: line {n} sends a {im.size[0]}x{im.size[1]} image for size "
-                                 f"{body['size']}")
-        key = request_key(**provider.key_fields(), input_sha256=hashlib.sha256(png).hexdigest())
+        sent = _decode(png, f"batch {batch_id}: line {n}'s image")
+        if sent.shape[:2] != (sh, sw):
+            raise ValueError(f"batch {batch_id}: line {n} sends a {sent.shape[1]}x{sent.shape[0]} image for size "
+                             f"{body['size']}")
+        key = request_key(**provider.key_fields(), input_sha256=sha256_pixels(sent))
         _, transform = fit_to_size(_zeros(h, w), (sw, sh), mode=provider.fit)
         path = by_sha.get(src)
         requests[key] = {"source_name": path.name if path else f"sha256:{src[:16]}", "source_sha256": src,

@@ -280,15 +280,16 @@ def prepare_input(data: bytes, *, provider: OpenAIImagesProvider, source_name: s
         source_name: the file's name (for messages and provenance).
     """
     from ..align import fit_to_size
-    from ..cache import request_key, sha256_bytes
+    from ..cache import request_key, sha256_bytes, sha256_pixels
 
     img = _decode(data, source_name)
     h, w = img.shape[:2]
     size = choose_size(h, w, model=provider.model, size=provider.size)
     sw, sh = (int(v) for v in size.split("x"))
     sent, record = fit_to_size(img, (sw, sh), mode=provider.fit)
-    png = _encode_png(np.ascontiguousarray(sent))
-    key = request_key(**provider.key_fields(), input_sha256=sha256_bytes(png))
+    sent = np.ascontiguousarray(sent)
+    png = _encode_png(sent)
+    key = request_key(**provider.key_fields(), input_sha256=sha256_pixels(sent))
     return PreparedInput(source_name=source_name, source_sha256=sha256_bytes(data), input_hw=(h, w), size=size,
                          sent_png=png, transform=record, key=key, image=img)
 

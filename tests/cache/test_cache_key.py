@@ -47,3 +47,27 @@ def test_bad_input_hash():
 
 def test_canonical_json_is_stable():
     assert canonical_json({"b": [1, {"d": 2, "c": 3}], "a": "é"}) == '{"a":"é","b":[1,{"c":3,"d":2}]}'
+
+
+def test_image_request_keys_hash_pixels_not_png_bytes(tmp_path):
+    """Two PNG encodings of the same sent pixels give one key: an encoder change never pays a request twice."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from gpt4o_prior.cache import sha256_pixels
+    from gpt4o_prior.providers.openai_images import OpenAIImagesProvider, prepare_input
+
+    img = (np.arange(24 * 40 * 3) % 251).astype(np.uint8).reshape(24, 40, 3)
+    datas = []
+    for level in (0, 9):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG", compress_level=level)
+        datas.append(buf.getvalue())
+    assert datas[0] != datas[1]
+    prov = OpenAIImagesProvider(model="gpt-image-1", task="dehaze")
+    a, b = (prepare_input(d, provider=prov) for d in datas)
+    assert a.key == b.key and a.source_sha256 != b.source_sha256
+    sent = np.asarray(Image.open(io.BytesIO(a.sent_png)).convert("RGB"))
+    assert a.key == request_key(**prov.key_fields(), input_sha256=sha256_pixels(sent))
