@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--retry-refused", action="store_true", help="send inputs refused before again")
     r.add_argument("--no-register", action="store_true",
                    help="only undo the resize/pad of each answer; skip registration (much less CPU; run "
-                        "`gpt4o-prior align --inputs DIR --force` later to register)")
+                        "`gpt4o-prior align --inputs DIR --force` later to register). With --provider simulated: "
+                        "store the misaligned simulation as it is")
     r.add_argument("--workers", type=int, default=0,
                    help="processes for image work (encode, decode, align, write); 0: threads in this process "
                         "(default), -1: one per core (at most 8). Use it on many-core machines at high concurrency")
@@ -334,7 +335,8 @@ def _generate_offline(args: argparse.Namespace, inputs: list[Path], cache: Any) 
         provider = get_provider("classical", task=args.task)
         targets = None
     else:
-        provider = get_provider("simulated")
+        # registered to its input by default, as API answers are (--no-register keeps the raw simulation)
+        provider = get_provider("simulated", register=not args.no_register)
         if not args.targets:
             return _err("--provider simulated needs --targets DIR (the clean images, same file names)")
         tdir = Path(args.targets)

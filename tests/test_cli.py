@@ -172,6 +172,27 @@ def test_offline_generate_and_import(tmp_path):
     assert r.returncode == 1 and "in_002" in r.stdout, r.stdout + r.stderr      # one input has no released prior
 
 
+def test_simulated_priors_are_registered_unless_told_not_to(tmp_path):
+    """--provider simulated registers each simulation to its input, as API answers are; --no-register keeps it raw."""
+    from gpt4o_prior.data import bundled_images, degrade, read_rgb, write_png
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "gt").mkdir()
+    for i, src in enumerate(bundled_images("val")[:2]):
+        clean = read_rgb(src)[:64, :64]
+        write_png(tmp_path / "gt" / f"im{i}.png", clean)
+        write_png(tmp_path / "in" / f"im{i}.png", degrade(clean, "dehaze", seed=i))
+    cache = tmp_path / "cache"
+    for set_name, extra in (("reg", ()), ("raw", ("--no-register",))):
+        r = _cli("generate", tmp_path / "in", "--cache", cache, "--set", set_name, "--provider", "simulated",
+                 "--targets", tmp_path / "gt", "--no-progress", *extra)
+        assert r.returncode == 0 and "done 2" in r.stdout, r.stdout + r.stderr
+    pc = PriorCache(cache)
+    src = sha256_bytes((tmp_path / "in" / "im0.png").read_bytes())
+    assert "alignment" in pc.find("reg", src).meta["record"]
+    assert "alignment" not in pc.find("raw", src).meta["record"]
+
+
 def test_batch_verbs(tmp_path, server, env):
     _inputs(tmp_path / "in", 3)
     base = ["--cache", tmp_path / "cache", "--job", "j"]
