@@ -164,13 +164,12 @@ def run_parts(args: argparse.Namespace) -> Store:
             prep = prepare_task(cfg, task)
             jobs: list[tuple[str, dict | None, dict]] = []  # (variant, prior mapping, fields)
             base_prior = {"cache": prep["cache"].root}
-            if "main" in args.part or "dropout" in args.part or "shift" in args.part:
-                jobs.append(("baseline", None, {"kind": "baseline"}))
-            if "main" in args.part:
+            main = set(args.main_variants) if "main" in args.part else set()
+            jobs.append(("baseline", None, {"kind": "baseline"}))
+            if "classical" in main:
                 jobs.append(("classical", {**base_prior, "set": prep["sets"]["classical"]}, {"kind": "classical"}))
-            sim_specs = []
-            if "main" in args.part:
-                sim_specs += [(DEMO_SHIFT, "sft", True, 0.1), (DEMO_SHIFT, "sft", False, 0.1)]
+            sim_specs = [(DEMO_SHIFT, "sft", aligned, 0.1) for aligned, v in ((True, "aligned"), (False, "raw"))
+                         if v in main]
             if "shift" in args.part:
                 sim_specs += [(s, f, a == "aligned", 0.1) for f in args.fusions for a in args.align
                               for s in args.shifts]
@@ -338,6 +337,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=int, default=[d.seed])
     p.add_argument("--iters", type=int, default=d.iters)
     p.add_argument("--out", default="bench_prior_out")
+    p.add_argument("--main-variants", nargs="+", default=["classical", "aligned", "raw"],
+                   choices=["classical", "aligned", "raw"],
+                   help="runs of --part main beside the baseline: classical prior, simulated prior aligned / raw")
     p.add_argument("--shifts", nargs="+", type=float, default=[0, 4, 16, 32])
     p.add_argument("--fusions", nargs="+", default=["sft", "cross_attention"])
     p.add_argument("--align", nargs="+", default=["raw", "aligned"], choices=["raw", "aligned"])
