@@ -119,8 +119,13 @@ def read_rgb(path: str | Path) -> np.ndarray:
         raise ValueError(f"{path} is not a readable image ({e}); re-export it as PNG or remove it") from e
 
 
-def encode_png(img: np.ndarray) -> bytes:
-    """PNG bytes of an (H, W, 3) uint8 array (deterministic: same array, same bytes).
+def encode_png(img: np.ndarray, *, compress_level: int = 6) -> bytes:
+    """PNG bytes of an (H, W, 3) uint8 array (deterministic: same array and level, same bytes).
+
+    Args:
+        img: (H, W, 3) uint8 RGB.
+        compress_level: zlib level 0-9: 6 (default) for files that are kept or shipped, 1 where speed matters
+            more than size (the prior cache).
 
     Example:
         >>> encode_png(np.zeros((2, 2, 3), np.uint8))[:4]
@@ -128,7 +133,7 @@ def encode_png(img: np.ndarray) -> bytes:
     """
     img = as_rgb_uint8(img)
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG", compress_level=6)
+    Image.fromarray(img).save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 
