@@ -44,8 +44,8 @@ from typing import Any, Iterable
 from PIL import Image
 
 from ..pricing import BATCH_DISCOUNT, Price, cost_from_usage, get_price, load_price_table
-from .openai_images import (EditResult, OpenAIImagesProvider, PreparedInput, _decode, _store, batch_pending,
-                            prepare_input, redact)
+from .openai_images import (EditResult, OpenAIImagesProvider, PreparedInput, _decode, _store, batch_job_files,
+                            batch_pending, prepare_input, redact)
 
 __all__ = ["MAX_REQUESTS", "MAX_BYTES", "BatchJob", "CollectSummary", "request_line", "split_lines", "submit", "status",
            "collect", "load_job", "job_path", "make_custom_id", "parse_custom_id", "find_job", "recover_job",
@@ -427,14 +427,9 @@ def _ingest(cache: Any, bj: BatchJob, provider: OpenAIImagesProvider, key: str, 
 
 def find_job(cache: Any, batch_id: str) -> str | None:
     """The name of the local job of ``cache`` that holds batch ``batch_id``, or None."""
-    folder = Path(cache.root) / "batches"
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            raw = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
+    for name, raw in batch_job_files(cache):
         if any(b.get("batch_id") == batch_id for b in raw.get("batches", [])):
-            return path.stem
+            return name
     return None
 
 

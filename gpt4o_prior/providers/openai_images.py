@@ -39,7 +39,7 @@ import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -51,7 +51,8 @@ from .base import Provider
 
 __all__ = ["OpenAIImagesProvider", "PreparedInput", "EditResult", "RetryPolicy", "GenerateSummary",
            "choose_size", "prepare_input", "make_client", "edit_once", "edit_once_async", "generate",
-           "classify_error", "redact", "STANDARD_SIZES", "IMAGE_SUFFIXES", "list_images", "batch_pending"]
+           "classify_error", "redact", "STANDARD_SIZES", "IMAGE_SUFFIXES", "list_images", "batch_pending",
+           "batch_job_files"]
 
 #: Sizes every GPT image model accepts.
 STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
@@ -556,18 +557,23 @@ class GenerateSummary:
         return asdict(self)
 
 
-def batch_pending(cache: Any) -> dict[str, str]:
-    """Request keys waiting in a batch job of this cache (written or submitted, not collected): key -> job name."""
-    out: dict[str, str] = {}
+def batch_job_files(cache: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(job name, job document)`` for each readable batch job file of this cache (``batches/*.json``)."""
     folder = Path(cache.root) / "batches"
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            raw = json.loads(path.read_text())
+            yield path.stem, json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
+
+
+def batch_pending(cache: Any) -> dict[str, str]:
+    """Request keys waiting in a batch job of this cache (written or submitted, not collected): key -> job name."""
+    out: dict[str, str] = {}
+    for name, raw in batch_job_files(cache):
         for b in raw.get("batches", []):
             if not b.get("collected"):
-                out.update(dict.fromkeys(b.get("keys", []), path.stem))
+                out.update(dict.fromkeys(b.get("keys", []), name))
     return out
 
 
