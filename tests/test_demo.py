@@ -33,10 +33,10 @@ def test_demo_runs_share_everything_but_the_prior_line(demo):
     out, _ = demo
     opts = {r: (out / "options" / f"demo_dehaze_{r}.yml").read_text().splitlines()
             for r in ("baseline", "classical", "simulated")}
-    for run in ("classical", "simulated"):
+    for run, set_name in (("classical", "demo-dehaze-classical"), ("simulated", "demo-dehaze-simulated-aligned")):
         extra = [line for line in opts[run] if line not in opts["baseline"]]
         assert len(opts[run]) == len(opts["baseline"]) + 1 and len(extra) == 1
-        assert extra[0].startswith("prior: {cache: ") and f"set: demo-dehaze-{run}}}" in extra[0]
+        assert extra[0].startswith("prior: {cache: ") and f"set: {set_name}}}" in extra[0]
 
 
 def test_demo_numbers_match_basicsr_validation(demo):
