@@ -345,15 +345,23 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     # routes ------------------------------------------------------------------------------------------------
+    def _admit(self, method: str, path: str) -> RecordedRequest | None:
+        """Record the request; answer 401 (and return None) when its key is wrong."""
+        rec = RecordedRequest(method, path, authorized=self._authorized(), time=time.time())
+        self.server_owner.requests.append(rec)
+        if not rec.authorized:
+            rec.status = 401
+            self._error(401, "Incorrect API key provided.", code="invalid_api_key")
+            return None
+        return rec
+
     def do_POST(self) -> None:  # noqa: N802
         path = urlsplit(self.path).path
         body = self._body()
         owner = self.server_owner
-        rec = RecordedRequest("POST", path, authorized=self._authorized(), time=time.time())
-        owner.requests.append(rec)
-        if not rec.authorized:
-            rec.status = 401
-            return self._error(401, "Incorrect API key provided.", code="invalid_api_key")
+        rec = self._admit("POST", path)
+        if rec is None:
+            return None
         if path.endswith("/images/edits"):
             return self._edit(rec, body)
         if path == "/v1/files":
@@ -387,11 +395,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         path = urlsplit(self.path).path
         owner = self.server_owner
-        rec = RecordedRequest("GET", path, authorized=self._authorized(), time=time.time())
-        owner.requests.append(rec)
-        if not rec.authorized:
-            rec.status = 401
-            return self._error(401, "Incorrect API key provided.", code="invalid_api_key")
+        rec = self._admit("GET", path)
+        if rec is None:
+            return None
         parts = path.strip("/").split("/")
         rec.status = 200
         if len(parts) == 3 and parts[:2] == ["v1", "batches"] and parts[2] in owner.batches:

@@ -265,14 +265,14 @@ def _make_and_store(path: Any, data: bytes, src: str, key: str, *, cache: Any, s
 
     from PIL import Image
 
+    from ..cache.image_io import encode_png   # the cache's fast PNG level: read back, not shipped
+
     image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     target = None
     if targets is not None:
         tpath = Path(targets(path))
         target = np.asarray(Image.open(tpath).convert("RGB"))
     prior = check_image(provider.make(image, target=target), f"{provider.name} prior of {path.name}")
-    buf = io.BytesIO()
-    Image.fromarray(prior).save(buf, format="PNG", compress_level=1)   # fast; read back, not shipped
     aligned = prior
     meta: dict[str, Any] = {"provider": provider.name, "model": provider.model, "params": provider.params(),
                             "label": provider.label}
@@ -282,5 +282,5 @@ def _make_and_store(path: Any, data: bytes, src: str, key: str, *, cache: Any, s
     record = getattr(provider, "last_record", None)
     if record is not None:
         meta["record"] = record
-    cache.put(key, buf.getvalue(), meta=meta, aligned=aligned, set_name=set_name, source_sha256=src,
+    cache.put(key, encode_png(prior), meta=meta, aligned=aligned, set_name=set_name, source_sha256=src,
               source_name=path.name)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import io
 import json
 import os
@@ -486,20 +485,21 @@ def recover_job(cache: Any, batch_id: str, *, client: Any, set_name: str | None 
     inputs = [Path(p) for p in inputs] if inputs is not None else None
     by_sha = {sha256_file(p): p for p in inputs} if inputs is not None else {}
     fitted: dict[tuple[str, str], dict[str, tuple[Path, str, dict[str, Any]]]] = {}
+    decoded: dict[Path, Any] = {}  # each input read and decoded once, whatever sizes and fit modes are tried
     old_fit: str | None = None
 
     def old_match(png: bytes, size: str) -> tuple[str, tuple[Path, str, dict[str, Any]]] | None:
         """(fit mode, (path, source sha256, transform)) of the input whose fitted pixels were sent, or None."""
-        sent = hashlib.sha256(_decode(png, "sent image").tobytes()).hexdigest()
+        sent = sha256_pixels(_decode(png, "sent image"))
         sw, sh = (int(v) for v in size.split("x"))
         for mode in ("pad", "resize", "crop"):
             if (size, mode) not in fitted:
                 index = fitted[(size, mode)] = {}
-                for p in inputs or []:
-                    data = p.read_bytes()
-                    arr, rec = fit_to_size(_decode(data, p.name), (sw, sh), mode=mode)
-                    index[hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()] = \
-                        (p, hashlib.sha256(data).hexdigest(), rec)
+                for src, p in by_sha.items():
+                    if p not in decoded:
+                        decoded[p] = _decode(p.read_bytes(), p.name)
+                    arr, rec = fit_to_size(decoded[p], (sw, sh), mode=mode)
+                    index[sha256_pixels(np.ascontiguousarray(arr))] = (p, src, rec)
             if sent in fitted[(size, mode)]:
                 return mode, fitted[(size, mode)][sent]
         return None
