@@ -821,8 +821,11 @@ class PriorCache:
     # ------------------------------------------------------------------ maintenance
     def rebuild_manifest(self) -> int:
         """Rewrite the manifest from the sidecars (atomically); returns the number of links indexed."""
-        records = self._all_records()
-        write_manifest(self.manifest_path, records, durable=self.durable)
+        # Scan and write under the writers' lock: a link committed after the scan but appended before the write
+        # would otherwise vanish with the old file. Its writer now waits and appends to the new one.
+        with manifest_lock(self.manifest_path):
+            records = self._all_records()
+            write_manifest(self.manifest_path, records, durable=self.durable, locked=True)
         if self._reader is not None:
             self._reader.reset()
         self._scanned = None

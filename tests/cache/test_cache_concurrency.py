@@ -132,3 +132,34 @@ def test_a_writer_killed_at_any_moment_leaves_no_corrupt_entry(tmp_path):
     assert after.ok, after.to_dict()
     for e in cache.iter_entries():  # every committed entry reads back
         assert e.load().shape == (64, 64, 3)
+
+
+def test_a_link_committed_during_a_rebuild_is_not_lost(tmp_path, monkeypatch):
+    """A writer that commits after the rebuild scanned the sidecars keeps its manifest line (it waits for the lock)."""
+    import threading
+    import time
+
+    from cache_helpers import fake_generate
+
+    cache = PriorCache(tmp_path / "cache")
+    cache.register_set(GPT_SET)
+    first, _, _ = write_input(tmp_path / "data", "a.png", seed=1)
+    late, _, _ = write_input(tmp_path / "data", "b.png", seed=2)
+    fake_generate(cache, GPT_SET, first)
+    writer = PriorCache(cache.root)  # another handle, as in another process (its own lock descriptors)
+    scan = PriorCache._all_records
+    done = threading.Event()
+
+    def slow_scan(self):
+        records = scan(self)
+        threading.Thread(target=lambda: (fake_generate(writer, GPT_SET, late), done.set())).start()
+        time.sleep(0.3)  # the writer commits its sidecar now; its manifest line must not land in the old file
+        return records
+
+    monkeypatch.setattr(PriorCache, "_all_records", slow_scan)
+    assert cache.rebuild_manifest() == 1
+    monkeypatch.setattr(PriorCache, "_all_records", scan)
+    assert done.wait(10)
+    report = cache.verify()
+    assert report.ok and report.entries == 2, report.to_dict()
+    assert PriorCache(cache.root).load_prior("toy-gpt", late) is not None
