@@ -6,7 +6,7 @@
 float tensor in ``lq``'s value range, colour space and normalisation. In the ``train`` phase the prior is cropped,
 flipped and rotated with ``lq`` and ``gt`` (BasicSR's own ``paired_random_crop`` and ``augment``, so ``lq`` and
 ``gt`` are exactly what ``PairedImageDataset`` would give for the same random state), then warped a little and
-dropped now and then (:func:`gpt4o_prior.augment.augment_prior`).
+dropped now and then (:func:`gpt4o_prior.augment.prior_training_views`).
 
 Priors come from a :class:`gpt4o_prior.cache.PriorCache`, found by the content hash of each input file. At
 construction every input is checked against the cache (hashes only), so a missing prior stops training before
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.data.single_image_dataset import SingleImageDataset
 from basicsr.data.transforms import augment, paired_random_crop
@@ -25,7 +26,7 @@ from basicsr.utils import FileClient, bgr2ycbcr, imfrombytes, img2tensor, rgb2yc
 from basicsr.utils.registry import DATASET_REGISTRY
 from torchvision.transforms.functional import normalize
 
-from gpt4o_prior.augment import augment_prior
+from gpt4o_prior.augment import prior_training_views
 
 from .prior_option import dataset_prior_kwargs
 from .registration import register
@@ -117,10 +118,13 @@ class PriorPairedImageDataset(_PriorSource, PairedImageDataset):
     Args:
         opt: BasicSR dataset options: those of ``PairedImageDataset`` plus ``prior_cache``, ``prior_set`` and
             optional ``prior_fallback``, ``prior_check``, ``prior_dropout``, ``prior_dropout_fill``,
-            ``prior_warp``, ``prior_max_shift``, ``prior_max_rotation``, ``prior_max_scale``.
+            ``prior_dropout_mode``, ``prior_warp``, ``prior_max_shift``, ``prior_max_rotation``, ``prior_max_scale``.
 
     Returns (per item):
-        dict with ``lq``, ``gt``, ``prior`` (tensors ``(C, H, W)``), ``lq_path``, ``gt_path``.
+        dict with ``lq``, ``gt``, ``prior`` (tensors ``(C, H, W)``), ``lq_path``, ``gt_path``. In training,
+        with ``prior_dropout_fill: none`` also ``prior_keep`` (a 0-d float tensor, 0 = run this sample without
+        its prior); with ``prior_dropout_mode: pair`` also ``prior_dropped`` (the sample's dropped prior) and,
+        for fill ``none``, ``prior_dropped_keep`` (0).
     """
 
     def __init__(self, opt: dict):
@@ -143,9 +147,9 @@ class PriorPairedImageDataset(_PriorSource, PairedImageDataset):
         img_gt, (img_lq, prior) = paired_random_crop(img_gt, [img_lq, prior], self.opt["gt_size"], scale, gt_path)
         img_gt, img_lq, prior = augment([img_gt, img_lq, prior], self.opt["use_hflip"], self.opt["use_rot"])
         kw = self.prior_opt
-        prior = augment_prior(prior, lq=img_lq, dropout=kw["dropout"], fill=kw["dropout_fill"], warp=kw["warp"],
-                              max_shift=kw["max_shift"], max_rotation=kw["max_rotation"],
-                              max_scale=kw["max_scale"])
+        views = prior_training_views(prior, lq=img_lq, mode=kw["dropout_mode"], dropout=kw["dropout"],
+                                     fill=kw["dropout_fill"], warp=kw["warp"], max_shift=kw["max_shift"],
+                                     max_rotation=kw["max_rotation"], max_scale=kw["max_scale"])
         if self.opt.get("color") == "y":
             img_gt = bgr2ycbcr(img_gt, y_only=True)[..., None]
             img_lq = bgr2ycbcr(img_lq, y_only=True)[..., None]
@@ -153,8 +157,16 @@ class PriorPairedImageDataset(_PriorSource, PairedImageDataset):
         if self.mean is not None or self.std is not None:
             normalize(img_lq, self.mean, self.std, inplace=True)
             normalize(img_gt, self.mean, self.std, inplace=True)
-        prior = self._prior_to_tensor(prior, y_convert=bgr2ycbcr)
-        return {"lq": img_lq, "gt": img_gt, "prior": prior, "lq_path": lq_path, "gt_path": gt_path}
+        item = {"lq": img_lq, "gt": img_gt, "prior": self._prior_to_tensor(views.prior, y_convert=bgr2ycbcr),
+                "lq_path": lq_path, "gt_path": gt_path}
+        # the drop flags / second view: PriorSRModel hands them to the network (prior_keep) or doubles the batch
+        if views.keep is not None:
+            item["prior_keep"] = torch.tensor(views.keep)
+        if views.dropped is not None:
+            item["prior_dropped"] = self._prior_to_tensor(views.dropped, y_convert=bgr2ycbcr)
+        if views.dropped_keep is not None:
+            item["prior_dropped_keep"] = torch.tensor(views.dropped_keep)
+        return item
 
 
 @register(DATASET_REGISTRY)

@@ -3,6 +3,9 @@
 Everything else is ``SRModel``'s: losses, EMA, validation, metrics, saving. What changes:
 
 * ``feed_data`` keeps ``data['prior']``; training, validation, ``test()`` and the EMA network all receive it;
+  a training batch that also carries ``prior_dropped`` (``dropout_mode: pair``) is doubled: each sample once with
+  its prior and once dropped, so the loss averages both; ``prior_keep`` flags (``dropout_fill: none``) reach the
+  network as ``prior_keep=``, so a dropped sample runs through the host alone;
 * ``test()`` runs an 8-fold flip / rotation ensemble when ``val: {self_ensemble: true}``, transforming the prior
   exactly as the input;
 * ``path.pretrain_network_g`` may be a checkpoint of the bare host (no prior branch): its weights are found under
@@ -76,6 +79,7 @@ class PriorSRModel(SRModel):
     """
 
     prior: torch.Tensor | None = None
+    prior_keep: torch.Tensor | None = None  # (B,): 0 runs that sample without its prior (dropout_fill none)
 
     # ------------------------------------------------------------------ building
     def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
@@ -170,6 +174,18 @@ class PriorSRModel(SRModel):
             raise KeyError("the batch has no 'prior': PriorSRModel needs a prior dataset "
                            "(PriorPairedImageDataset / PriorSingleImageDataset, or the top-level prior: line)")
         self.prior = data["prior"].to(self.device)
+        keep = data.get("prior_keep")
+        if "prior_dropped" in data:  # dropout_mode pair: each sample with its prior and dropped
+            n = self.prior.shape[0]
+            self.prior = torch.cat([self.prior, data["prior_dropped"].to(self.device)])
+            self.lq = torch.cat([self.lq, self.lq])
+            if hasattr(self, "gt"):
+                self.gt = torch.cat([self.gt, self.gt])
+            dropped_keep = data.get("prior_dropped_keep")
+            if keep is not None or dropped_keep is not None:
+                keep = torch.cat([torch.ones(n) if keep is None else keep,
+                                  torch.ones(n) if dropped_keep is None else dropped_keep])
+        self.prior_keep = None if keep is None else keep.to(self.device, torch.float32)
 
     @contextmanager
     def _feeding_prior(self) -> Iterator[None]:
@@ -180,6 +196,8 @@ class PriorSRModel(SRModel):
         def add_prior(module, args, kwargs):
             if "prior" not in kwargs and len(args) < 2:
                 kwargs = {**kwargs, "prior": self.prior}
+                if self.prior_keep is not None and "prior_keep" not in kwargs:
+                    kwargs["prior_keep"] = self.prior_keep
             return args, kwargs
 
         nets = [self.get_bare_model(self.net_g)] + ([self.net_g_ema] if hasattr(self, "net_g_ema") else [])

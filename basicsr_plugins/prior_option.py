@@ -19,7 +19,11 @@ set            (required)   prior set name in that cache
 fallback       ``error``    missing prior: ``error`` (stop before training), ``input`` or ``zeros``
 check          ``true``     check every dataset input against the cache before training starts
 dropout        ``0.1``      training: probability of dropping a sample's prior
-dropout_fill   ``input``    what a dropped prior becomes: ``input``, ``zeros`` or ``mean``
+dropout_fill   see meaning  what a dropped prior becomes: ``input``, ``zeros``, ``mean`` or ``none`` (no
+                            prior: the branch is off for that sample); default ``input``, ``none`` with ``pair``
+dropout_mode   ``sample``   ``sample``: drop each prior with probability ``dropout``; ``pair``: train every
+                            sample with its prior and dropped in the same step (batch doubled, about twice the
+                            compute; ``dropout`` unused), for a model that must also run without priors
 warp           ``0.5``      training: probability of a small random affine warp of the prior
 max_shift      ``2.0``      warp: largest shift in pixels
 max_rotation   ``1.0``      warp: largest rotation in degrees
@@ -80,8 +84,8 @@ def dataset_prior_kwargs(dataset_opt: Mapping[str, Any]) -> dict:
         dataset_opt: one entry of ``opt['datasets']``.
 
     Returns:
-        dict with keys ``cache, set, fallback, check, dropout, dropout_fill, warp, max_shift, max_rotation,
-        max_scale``.
+        dict with keys ``cache, set, fallback, check, dropout, dropout_fill, dropout_mode, warp, max_shift,
+        max_rotation, max_scale``.
 
     Raises:
         PriorOptionError: ``prior_cache`` or ``prior_set`` missing, or a bad value.
@@ -94,7 +98,8 @@ def dataset_prior_kwargs(dataset_opt: Mapping[str, Any]) -> dict:
     from gpt4o_prior import augment
 
     name = dataset_opt.get("name", "?")
-    defaults = {"fallback": "error", "check": True, "dropout": augment.PRIOR_DROPOUT, "dropout_fill": "input",
+    defaults = {"fallback": "error", "check": True, "dropout": augment.PRIOR_DROPOUT, "dropout_fill": None,
+                "dropout_mode": "sample",
                 "warp": augment.WARP_PROB, "max_shift": augment.MAX_SHIFT, "max_rotation": augment.MAX_ROTATION,
                 "max_scale": augment.MAX_SCALE}
     out = {}
@@ -108,6 +113,11 @@ def dataset_prior_kwargs(dataset_opt: Mapping[str, Any]) -> dict:
     if out["fallback"] not in FALLBACKS:
         raise PriorOptionError(f"dataset '{name}': option 'prior_fallback' must be one of {FALLBACKS}, "
                                f"got {out['fallback']!r}")
+    if out["dropout_mode"] not in augment.DROPOUT_MODES:
+        raise PriorOptionError(f"dataset '{name}': option 'prior_dropout_mode' must be one of "
+                               f"{augment.DROPOUT_MODES}, got {out['dropout_mode']!r}")
+    if out["dropout_fill"] is None:
+        out["dropout_fill"] = augment.default_dropout_fill(out["dropout_mode"])
     if out["dropout_fill"] not in augment.DROPOUT_FILLS:
         raise PriorOptionError(f"dataset '{name}': option 'prior_dropout_fill' must be one of "
                                f"{augment.DROPOUT_FILLS}, got {out['dropout_fill']!r}")
@@ -116,6 +126,10 @@ def dataset_prior_kwargs(dataset_opt: Mapping[str, Any]) -> dict:
         if not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise PriorOptionError(f"dataset '{name}': option 'prior_{key}' must be a probability in [0, 1], "
                                    f"got {value!r}")
+    if out["dropout_mode"] == "pair" and dataset_opt.get("prior_dropout") not in (None, 0, 0.0):
+        raise PriorOptionError(f"dataset '{name}': prior_dropout_mode 'pair' trains every sample both with and "
+                               f"without its prior, so prior_dropout ({dataset_opt['prior_dropout']!r}) has no "
+                               f"meaning there; remove it (or use dropout_mode: sample)")
     return out
 
 

@@ -12,10 +12,12 @@ Parts (``--part``, several allowed):
   :class:`gpt4o_prior.providers.simulated.SimulatedProvider`: a shift of ``s/2`` to ``s`` px in a random
   direction), for each fusion block (``--fusions``), with the prior stored ``raw`` (misaligned) and ``aligned``
   (passed through :func:`gpt4o_prior.align.align_prior` against the degraded input before it is stored).
-- ``dropout``: the model trained with prior dropout (``--dropouts``: the ``dropout`` key of ``prior:``, fill
-  ``input``) evaluated with its prior, with ``prior_scale = 0`` (the host alone) and with the dropout fill as prior
-  (the input itself, what ``fallback: input`` gives at test time), against the baseline. Goal: run without its
-  prior it loses <= 0.3 dB to the baseline.
+- ``dropout``: the model trained with prior dropout (``--dropouts``: a rate = the ``dropout`` key of ``prior:``
+  with fill ``input``; ``pair`` = ``dropout_mode: pair`` with its default fill ``none``; either with ``-<fill>``,
+  e.g. ``0.3-none``, ``pair-input``) evaluated with its prior, with ``prior_scale = 0`` (the host alone: the
+  no-prior mode of fill ``none``) and with the input as prior (what ``fallback: input`` gives at test time: the
+  no-prior mode of fill ``input``), against the baseline. Goal: run without its prior it loses <= 0.3 dB to the
+  baseline.
 
 Everything goes under ``--out`` (default ``bench_prior_out/``): ``work/seed<N>/`` (the demo's datasets, prior
 cache, options, BasicSR experiments and logs for that seed), ``results.json`` (one entry per run, keyed by task,
@@ -25,7 +27,7 @@ seed, iterations and variant; a run whose entry exists is skipped, so the comman
 Usage:
     .venv/bin/python benchmarks/bench_prior.py --part main --tasks dehaze derain lowlight --seeds 10 --iters 500
     .venv/bin/python benchmarks/bench_prior.py --part shift --tasks dehaze --fusions sft --iters 300
-    .venv/bin/python benchmarks/bench_prior.py --part dropout --tasks dehaze --iters 500
+    .venv/bin/python benchmarks/bench_prior.py --part dropout --dropouts 0.1 pair --tasks dehaze --iters 500
     .venv/bin/python benchmarks/bench_prior.py --report-only     # rebuild results.md / PNGs from results.json
 """
 from __future__ import annotations
@@ -148,8 +150,34 @@ def _key(task: str, seed: int, iters: int, variant: str) -> str:
     return f"{task}/seed{seed}/iters{iters}/{variant}"
 
 
-def _variant_sim(shift: float, fusion: str, aligned: bool, dropout: float) -> str:
-    return f"sim{shift:g}-{fusion}-{'aligned' if aligned else 'raw'}-drop{dropout:g}"
+def _drop_str(dropout: float | str) -> str:
+    """A dropout setting as the tables show it: ``0.1``, ``0.3-none``, ``pair``, ``pair-input``, ..."""
+    return dropout if isinstance(dropout, str) else f"{dropout:g}"
+
+
+def _drop_arg(text: str) -> float | str:
+    """``--dropouts`` values: a rate (fill ``input``), ``pair`` (fill ``none``), or either with ``-<fill>``."""
+    head, _, fill = text.partition("-")
+    if head != "pair":
+        float(head)  # a rate
+    if not fill:
+        return text if head == "pair" else float(head)
+    return text
+
+
+def _drop_keys(dropout: float | str) -> dict[str, Any]:
+    """The ``prior:`` keys of a ``--dropouts`` value."""
+    if not isinstance(dropout, str):
+        return {"dropout": dropout}
+    head, _, fill = dropout.partition("-")
+    keys: dict[str, Any] = {"dropout_mode": "pair"} if head == "pair" else {"dropout": float(head)}
+    if fill:
+        keys["dropout_fill"] = fill
+    return keys
+
+
+def _variant_sim(shift: float, fusion: str, aligned: bool, dropout: float | str) -> str:
+    return f"sim{shift:g}-{fusion}-{'aligned' if aligned else 'raw'}-drop{_drop_str(dropout)}"
 
 
 def run_parts(args: argparse.Namespace) -> Store:
@@ -177,7 +205,7 @@ def run_parts(args: argparse.Namespace) -> Store:
                 sim_specs += [(DEMO_SHIFT, "sft", True, d) for d in args.dropouts]
             for shift, fusion, aligned, drop in dict.fromkeys(sim_specs):
                 set_name = _sim_set(cfg, task, prep, shift=shift, aligned=aligned)
-                prior = {**base_prior, "set": set_name, "fusion": fusion, "dropout": drop}
+                prior = {**base_prior, "set": set_name, "fusion": fusion, **_drop_keys(drop)}
                 jobs.append((_variant_sim(shift, fusion, aligned, drop), prior,
                              {"kind": "simulated", "shift": shift, "fusion": fusion, "aligned": aligned,
                               "dropout": drop, "prior_alone_psnr": _prior_mean_psnr(prep, set_name)}))
@@ -284,22 +312,31 @@ def write_report(store: Store, out: Path) -> str:
         for task in tasks:
             b = pick(task, kind="baseline")
             evaluated = [r for r in rs if r["task"] == task and "no_prior_eval" in r]
-            for r in sorted(evaluated, key=lambda r: (not r["aligned"], r["dropout"], r["seed"])):
+            for r in sorted(evaluated, key=lambda r: (not r["aligned"], isinstance(r["dropout"], str),
+                                                      str(r["dropout"]), r["seed"])):
                 base = [x["psnr"] for x in b if x["seed"] == r["seed"]]
                 if not base:
                     continue
                 ev = r["no_prior_eval"]
                 loss0 = base[0] - ev["scale0"]["psnr"]
                 loss1 = base[0] - ev["fill_input"]["psnr"]
-                rows.append(f"| {task} | {'aligned' if r['aligned'] else 'raw'} | {r['seed']} | {r['dropout']:g} | "
-                            f"{base[0]:.2f} | {r['psnr']:.2f} | "
-                            f"{ev['scale0']['psnr']:.2f} ({loss0:+.2f}) | {ev['fill_input']['psnr']:.2f} "
-                            f"({loss1:+.2f}) | {'met' if loss0 <= 0.3 else 'not met'} / {'met' if loss1 <= 0.3 else 'not met'} |")
+                fill = _drop_keys(r["dropout"]).get("dropout_fill") or (
+                    "none" if str(r["dropout"]).startswith("pair") else "input")
+                own = loss0 if fill == "none" else loss1  # the no-prior mode the model was trained for
+                rows.append(f"| {task} | {'aligned' if r['aligned'] else 'raw'} | {r['seed']} | "
+                            f"{_drop_str(r['dropout'])} | {fill} | {base[0]:.2f} | {r['psnr']:.2f} "
+                            f"({r['psnr'] - base[0]:+.2f}) | {ev['scale0']['psnr']:.2f} ({loss0:+.2f}) | "
+                            f"{ev['fill_input']['psnr']:.2f} ({loss1:+.2f}) | "
+                            f"{'met' if own <= 0.3 else 'not met'} ({own:+.2f}) |")
         if rows:
             parts.append(f"#### Prior dropout, {iters} iterations: validation PSNR (dB)\n\n"
-                         "| task | prior stored | seed | dropout | no-prior baseline | prior model, with its prior | "
-                         "same, `prior_scale` 0 (loss to baseline) | same, input as prior = dropout fill "
-                         "(loss) | goal loss <= 0.3 dB (scale 0 / fill) |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n"
+                         "The no-prior mode a model is trained for: fill `input` -> the input given as its prior "
+                         "(`fallback: input`); fill `none` -> the host alone (`prior_scale` 0, `prior=None`, "
+                         "`restore --no-prior`). Losses are to the no-prior baseline of the same seed.\n\n"
+                         "| task | prior stored | seed | dropout | fill | no-prior baseline | prior model, with its "
+                         "prior (gain) | same, host alone (loss) | same, input as prior (loss) | goal: loss <= 0.3 "
+                         "dB in its own no-prior mode |\n"
+                         "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |\n"
                          + "\n".join(rows) + "\n")
     text = "\n".join(parts)
     (out / "results.md").write_text(text)
@@ -349,8 +386,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--shifts", nargs="+", type=float, default=[0, 4, 16, 32])
     p.add_argument("--fusions", nargs="+", default=["sft", "cross_attention"])
     p.add_argument("--align", nargs="+", default=["raw", "aligned"], choices=["raw", "aligned"])
-    p.add_argument("--dropouts", nargs="+", type=float, default=[0.1],
-                   help="prior dropout rates of the dropout part (0.1 = the demo's / prior:'s default)")
+    p.add_argument("--dropouts", nargs="+", type=_drop_arg, default=[0.1],
+                   help="prior dropout rates of the dropout part (0.1 = the demo's / prior:'s default), or "
+                        "'pair' (dropout_mode: pair: every sample trained with and without its prior, fill none); "
+                        "either with '-<fill>' for another dropout_fill (e.g. 0.3-none, pair-input)")
     p.add_argument("--width", type=int, default=d.width)
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--gt-size", type=int, default=d.gt_size)

@@ -143,6 +143,8 @@ class _PointFusion(nn.Module):
         else:
             fused = self.block(output, prior=_fit(prior, ctx.input_size, output.shape[-2:], self.point.stride))
         scale = ctx.scale
+        if isinstance(scale, torch.Tensor):  # per sample (prior_keep): 0 leaves that sample's features alone
+            return output + (fused - output) * scale.to(output.dtype).view(-1, *([1] * (output.dim() - 1)))
         return fused if scale == 1.0 else output + (fused - output) * scale
 
     def extra_repr(self) -> str:
@@ -229,12 +231,15 @@ class PriorNet(nn.Module):
 
     # -- forward --------------------------------------------------------------------------------------------------
 
-    def forward(self, x: Any, prior: torch.Tensor | None = None, **kwargs) -> Any:
+    def forward(self, x: Any, prior: torch.Tensor | None = None, *, prior_keep: torch.Tensor | None = None,
+                **kwargs) -> Any:
         """Run the host; with ``prior`` (and ``prior_scale != 0``) its attach points are fused with the prior.
 
         Args:
             x: the host's input.
             prior: the prior image (B, prior_channels, H', W') or ``None`` for the host alone.
+            prior_keep: optional (B,) tensor of per-sample weights, 1 = use the prior, 0 = this sample's features
+                stay exactly the host's (prior dropout with ``dropout_fill: none``); multiplies ``prior_scale``.
             **kwargs: passed on to the host.
         """
         if self._detached:
@@ -254,7 +259,12 @@ class PriorNet(nn.Module):
                 prior = prior.to(x.dtype)
         ctx = self._ctx
         ctx.feats = self.branch.encode(prior)
-        ctx.scale = scale
+        if prior_keep is not None:
+            check_shape(prior_keep, ["B"], "prior_keep")
+            check_same_batch(prior, prior_keep, ("prior", "prior_keep"))
+            ctx.scale = prior_keep.to(prior.device, torch.float32) * scale
+        else:
+            ctx.scale = scale
         ctx.input_size = tuple(x.shape[-2:]) if isinstance(x, torch.Tensor) and x.dim() >= 2 else None
         try:
             return self.host(x, **kwargs)

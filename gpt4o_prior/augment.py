@@ -6,7 +6,7 @@ Two kinds of operation live here:
   and ``prior`` (:func:`paired_random_crop`, :func:`sample_flip_rot`, :func:`apply_flip_rot`). The prior is
   aligned to the input, so it must move with the input.
 * **Prior only**: small random warps of the prior (:func:`random_warp`, a random affine of a few pixels and a
-  degree or so) and prior dropout (:func:`prior_dropout`, the prior replaced by the input or by zeros), so a
+  degree or so) and prior dropout (:func:`prior_dropout`, the prior replaced by the input or zeros, or removed), so a
   network neither trusts the prior's geometry blindly nor breaks when a prior is missing. :func:`augment_prior`
   applies both with the documented default rates; :func:`paired_augment` does the whole recipe.
 
@@ -30,10 +30,12 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 __all__ = [
-    "PRIOR_DROPOUT", "WARP_PROB", "MAX_SHIFT", "MAX_ROTATION", "MAX_SCALE", "DROPOUT_FILLS",
+    "PRIOR_DROPOUT", "WARP_PROB", "MAX_SHIFT", "MAX_ROTATION", "MAX_SCALE", "DROPOUT_FILLS", "DROPOUT_MODES",
+    "default_dropout_fill",
     "FlipRot", "ALL_FLIP_ROTS", "sample_flip_rot", "apply_flip_rot", "undo_flip_rot",
     "random_crop_box", "paired_random_crop",
-    "random_affine", "warp_affine", "random_warp", "prior_dropout", "augment_prior", "paired_augment",
+    "random_affine", "warp_affine", "random_warp", "prior_dropout", "augment_prior", "PriorViews",
+    "prior_training_views", "paired_augment",
 ]
 
 PRIOR_DROPOUT = 0.1
@@ -46,8 +48,27 @@ MAX_ROTATION = 1.0
 """Default largest random rotation of the prior, in degrees."""
 MAX_SCALE = 0.02
 """Default largest random relative zoom of the prior (0.02 = between 98 % and 102 %)."""
-DROPOUT_FILLS = ("input", "zeros", "mean")
-"""What a dropped prior becomes: the input itself, zeros, or the prior's mean colour."""
+DROPOUT_FILLS = ("input", "zeros", "mean", "none")
+"""What a dropped prior becomes: the input itself, zeros, the prior's mean colour, or ``none``: no prior at all,
+the branch switched off for that sample (``PriorNet(..., prior_keep=0)``), which is how a model runs without one."""
+DROPOUT_MODES = ("sample", "pair")
+"""How dropout is applied in training: ``sample`` drops each sample's prior with probability ``dropout``;
+``pair`` trains every sample twice per step, once with its prior and once dropped (the batch doubles)."""
+
+
+def default_dropout_fill(mode: str) -> str:
+    """The fill a dropout mode uses unless told otherwise: ``input`` for ``sample``, ``none`` for ``pair``.
+
+    ``pair`` exists to make a model that also runs without priors, and ``none`` trains exactly that (the measured
+    choice: see benchmarks/RESULTS.md, "Prior dropout").
+
+    Example:
+        >>> default_dropout_fill("sample"), default_dropout_fill("pair")
+        ('input', 'none')
+    """
+    if mode not in DROPOUT_MODES:
+        raise ValueError(f"dropout mode must be one of {DROPOUT_MODES}, got {mode!r}")
+    return "none" if mode == "pair" else "input"
 
 
 # --------------------------------------------------------------------------------------------- randomness
@@ -372,19 +393,20 @@ def random_warp(prior: np.ndarray, *, max_shift: float = MAX_SHIFT, max_rotation
 
 # --------------------------------------------------------------------------------------------- dropout
 def prior_dropout(prior: np.ndarray, *, p: float = PRIOR_DROPOUT, fill: str = "input",
-                  lq: np.ndarray | None = None, rng: Any = None) -> np.ndarray:
+                  lq: np.ndarray | None = None, rng: Any = None) -> np.ndarray | None:
     """With probability ``p``, replace the prior by a stand-in carrying no prior information.
 
     Args:
         prior: ``(H, W[, C])`` image.
         p: drop probability (one number is drawn even when ``p`` is 0, to keep random streams stable).
         fill: ``"input"`` (the input ``lq`` itself, what the cache's ``fallback="input"`` gives at test time),
-            ``"zeros"``, or ``"mean"`` (the prior's mean colour everywhere).
+            ``"zeros"``, ``"mean"`` (the prior's mean colour everywhere) or ``"none"`` (no prior: returns None).
         lq: the input, needed when ``fill="input"``; must have the prior's shape.
         rng: source of randomness.
 
     Returns:
-        The prior, or its stand-in (a new array) when dropped.
+        The prior, or its stand-in (a new array) when dropped; None when dropped with ``fill="none"`` (the caller
+        then runs that sample without a prior).
 
     Example:
         >>> prior = np.ones((4, 4, 3), np.float32)
@@ -399,6 +421,8 @@ def prior_dropout(prior: np.ndarray, *, p: float = PRIOR_DROPOUT, fill: str = "i
         raise ValueError(f"prior dropout probability must be in [0, 1], got {p}")
     if not _chance(rng, p):
         return prior
+    if fill == "none":
+        return None
     if fill == "zeros":
         return np.zeros_like(prior)
     if fill == "mean":
@@ -414,7 +438,8 @@ def prior_dropout(prior: np.ndarray, *, p: float = PRIOR_DROPOUT, fill: str = "i
 
 def augment_prior(prior: np.ndarray, *, lq: np.ndarray | None = None, dropout: float = PRIOR_DROPOUT,
                   fill: str = "input", warp: float = WARP_PROB, max_shift: float = MAX_SHIFT,
-                  max_rotation: float = MAX_ROTATION, max_scale: float = MAX_SCALE, rng: Any = None) -> np.ndarray:
+                  max_rotation: float = MAX_ROTATION, max_scale: float = MAX_SCALE,
+                  rng: Any = None) -> np.ndarray | None:
     """The prior-only part of training augmentation: a small random warp, then prior dropout.
 
     Args:
@@ -427,7 +452,7 @@ def augment_prior(prior: np.ndarray, *, lq: np.ndarray | None = None, dropout: f
         rng: source of randomness.
 
     Returns:
-        The augmented prior, same shape and dtype.
+        The augmented prior, same shape and dtype; None when dropped with ``fill="none"``.
 
     Example:
         >>> p = np.zeros((8, 8, 3), np.uint8)
@@ -439,6 +464,64 @@ def augment_prior(prior: np.ndarray, *, lq: np.ndarray | None = None, dropout: f
     if _chance(rng, warp):
         prior = random_warp(prior, max_shift=max_shift, max_rotation=max_rotation, max_scale=max_scale, rng=rng)
     return prior_dropout(prior, p=dropout, fill=fill, lq=lq, rng=rng)
+
+
+class PriorViews(NamedTuple):
+    """What training makes of one sample's prior (:func:`prior_training_views`).
+
+    Attributes:
+        prior: the prior the network sees (warped; a stand-in when dropped with fill ``none``).
+        keep: with fill ``none``, 1.0 or 0.0 (0: run this sample without its prior); None for other fills.
+        dropped: ``dropout_mode="pair"`` only: the same sample's dropped prior (a stand-in for fill ``none``).
+        dropped_keep: ``pair`` with fill ``none``: 0.0; otherwise None.
+    """
+
+    prior: np.ndarray
+    keep: float | None
+    dropped: np.ndarray | None
+    dropped_keep: float | None
+
+
+def prior_training_views(prior: np.ndarray, *, lq: np.ndarray | None = None, mode: str = "sample",
+                         dropout: float = PRIOR_DROPOUT, fill: str | None = None, warp: float = WARP_PROB,
+                         max_shift: float = MAX_SHIFT, max_rotation: float = MAX_ROTATION,
+                         max_scale: float = MAX_SCALE, rng: Any = None) -> PriorViews:
+    """The prior-only training recipe of both framework adapters: warp, then dropout in ``mode``.
+
+    ``sample``: the prior is dropped with probability ``dropout``. ``pair``: it is never dropped, and ``dropped``
+    carries the dropped version for a second pass of the same sample. Fill ``none`` (the default of ``pair``)
+    keeps an image as a stand-in and reports the drop in ``keep`` / ``dropped_keep``, which the model hands to
+    the network as ``prior_keep``.
+
+    Args:
+        prior, lq: ``(H, W[, C])`` images (the prior already cropped / flipped with ``lq``).
+        mode: ``"sample"`` or ``"pair"``.
+        dropout: drop probability in ``sample`` mode (unused in ``pair`` mode).
+        fill: see :func:`prior_dropout`; None = :func:`default_dropout_fill` of ``mode``.
+        warp, max_shift, max_rotation, max_scale: see :func:`augment_prior`.
+        rng: source of randomness.
+
+    Returns:
+        :class:`PriorViews`.
+
+    Example:
+        >>> p = np.ones((4, 4, 3), np.float32)
+        >>> v = prior_training_views(p, mode="pair", warp=0.0)
+        >>> v.keep, v.dropped_keep, v.dropped.shape
+        (1.0, 0.0, (4, 4, 3))
+    """
+    fill = default_dropout_fill(mode) if fill is None else fill
+    pair = mode == "pair"
+    out = augment_prior(prior, lq=lq, dropout=0.0 if pair else dropout, fill=fill, warp=warp,
+                        max_shift=max_shift, max_rotation=max_rotation, max_scale=max_scale, rng=rng)
+    keep = None if fill != "none" else float(out is not None)
+    out = prior if out is None else out
+    dropped = dropped_keep = None
+    if pair:
+        dropped = prior_dropout(out, p=1.0, fill=fill, lq=lq, rng=rng)
+        if dropped is None:
+            dropped, dropped_keep = out, 0.0
+    return PriorViews(out, keep, dropped, dropped_keep)
 
 
 def paired_augment(lq: np.ndarray, gt: np.ndarray | None = None, prior: np.ndarray | None = None, *,
@@ -458,7 +541,7 @@ def paired_augment(lq: np.ndarray, gt: np.ndarray | None = None, prior: np.ndarr
         rng: source of randomness.
 
     Returns:
-        ``(lq, gt, prior)``, contiguous arrays; None stays None.
+        ``(lq, gt, prior)``, contiguous arrays; None stays None, and a prior dropped with ``fill="none"`` is None.
 
     Example:
         >>> rng = np.random.default_rng(0)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 __all__ = ["DATA_KEYS", "NET_KEYS", "FALLBACKS"]
 
-DATA_KEYS = ("cache", "set", "fallback", "check", "dropout", "dropout_fill", "warp", "max_shift", "max_rotation",
-             "max_scale")
+DATA_KEYS = ("cache", "set", "fallback", "check", "dropout", "dropout_fill", "dropout_mode", "warp", "max_shift",
+             "max_rotation", "max_scale")
 """Keys used by the data side: the prior cache and set, the missing-prior fallback, the check, the augmentation."""
 
 NET_KEYS = ("fusion", "at", "encoder", "prior_scale", "fusion_args", "freeze_host")

@@ -449,7 +449,8 @@ def ensure_priors(inputs: Sequence[str | os.PathLike], *, cache: Any, set_name: 
 def restore_folder(input_dir: str | os.PathLike, *, opt: str | os.PathLike | dict, checkpoint: str | os.PathLike,
                    out_dir: str | os.PathLike, cache: str | os.PathLike | None = None, set_name: str | None = None,
                    tile: int = 256, tile_overlap: int = 32, targets: str | os.PathLike | None = None,
-                   param_key: str | None = None, device: str = "cpu", progress: bool = True) -> RestoreResult:
+                   param_key: str | None = None, device: str = "cpu", progress: bool = True,
+                   no_prior: bool = False) -> RestoreResult:
     """Restore every image of ``input_dir`` with a trained network and write ``out_dir/<stem>.png``.
 
     Args:
@@ -464,6 +465,8 @@ def restore_folder(input_dir: str | os.PathLike, *, opt: str | os.PathLike | dic
         param_key: checkpoint key (default ``params_ema`` if present, else ``params``).
         device: ``cpu`` or ``cuda``.
         progress: progress bars.
+        no_prior: run a prior network without priors (its host alone; no cache needed): the no-prior mode of a
+            model trained with ``dropout_mode: pair`` / ``dropout_fill: none``.
 
     Returns:
         :class:`RestoreResult`.
@@ -479,7 +482,7 @@ def restore_folder(input_dir: str | os.PathLike, *, opt: str | os.PathLike | dic
     prior_cfg = options.get("prior") or {}
     pcache = None
     filled = 0
-    if _is_prior_net(net):
+    if _is_prior_net(net) and not no_prior:
         cache = cache or prior_cfg.get("cache")
         set_name = set_name or prior_cfg.get("set")
         if not cache or not set_name:
@@ -533,6 +536,8 @@ def add_restore_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument("--param-key", default=None, help="checkpoint key (default params_ema if present, else "
                         "params)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--no-prior", action="store_true", help="run without priors (the host alone; no cache "
+                        "needed): the no-prior mode of a model trained with dropout_mode: pair")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -543,7 +548,7 @@ def run_restore(args: argparse.Namespace) -> int:
         res = restore_folder(args.input_dir, opt=args.opt, checkpoint=args.checkpoint, out_dir=args.out,
                              cache=args.cache, set_name=args.set_name, tile=args.tile,
                              tile_overlap=args.tile_overlap, targets=args.targets, param_key=args.param_key,
-                             device=args.device, progress=not args.no_progress)
+                             device=args.device, progress=not args.no_progress, no_prior=args.no_prior)
     except MissingPriorsError as e:
         print(f"gpt4o-prior restore: {e}", file=sys.stderr)
         return 1

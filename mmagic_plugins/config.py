@@ -22,7 +22,11 @@ set            (required)   prior set name in that cache
 fallback       ``error``    input without a prior: ``error``, ``input`` (the input itself) or ``zeros``
 check          ``True``     ``PriorRunner``: check every dataset input against the cache before it runs
 dropout        ``0.1``      training: probability of dropping a sample's prior
-dropout_fill   ``input``    what a dropped prior becomes: ``input``, ``zeros`` or ``mean``
+dropout_fill   see meaning  what a dropped prior becomes: ``input``, ``zeros``, ``mean`` or ``none`` (no
+                            prior: the branch is off for that sample); default ``input``, ``none`` with ``pair``
+dropout_mode   ``sample``   ``sample``: drop each prior with probability ``dropout``; ``pair``: train every
+                            sample with its prior and dropped in the same step (about twice the compute;
+                            ``dropout`` unused), for a model that must also run without priors
 warp           ``0.5``      training: probability of a small random affine warp of the prior
 max_shift      ``2.0``      warp: largest shift in pixels
 max_rotation   ``1.0``      warp: largest rotation in degrees
@@ -101,6 +105,16 @@ def check_prior_settings(prior: Any) -> dict:
                                    "set='<prior set name>')")
     if prior.get("fallback", "error") not in FALLBACKS:
         raise PriorConfigError(f"prior.fallback must be one of {FALLBACKS}, got {prior.get('fallback')!r}")
+    mode = prior.get("dropout_mode", "sample")
+    if mode not in augment.DROPOUT_MODES:
+        raise PriorConfigError(f"prior.dropout_mode must be one of {augment.DROPOUT_MODES}, got {mode!r}")
+    if prior.get("dropout_fill", "input") not in augment.DROPOUT_FILLS:
+        raise PriorConfigError(f"prior.dropout_fill must be one of {augment.DROPOUT_FILLS}, "
+                               f"got {prior.get('dropout_fill')!r}")
+    if mode == "pair" and prior.get("dropout") not in (None, 0, 0.0):
+        raise PriorConfigError(f"prior.dropout_mode='pair' trains every sample both with and without its prior, so "
+                               f"prior.dropout ({prior['dropout']!r}) has no meaning there; remove it (or use "
+                               f"dropout_mode='sample')")
     return {k: copy.deepcopy(v) for k, v in prior.items()}
 
 
@@ -112,7 +126,8 @@ def _keys_of(step: Mapping) -> list | None:
 
 
 def prior_pipeline(pipeline: list, *, cache: str, set: str, training: bool = False,  # noqa: A002
-                   fallback: str = "error", dropout: float = augment.PRIOR_DROPOUT, dropout_fill: str = "input",
+                   fallback: str = "error", dropout: float = augment.PRIOR_DROPOUT,
+                   dropout_fill: str | None = None, dropout_mode: str = "sample",
                    warp: float = augment.WARP_PROB, max_shift: float = augment.MAX_SHIFT,
                    max_rotation: float = augment.MAX_ROTATION, max_scale: float = augment.MAX_SCALE,
                    where: str = "pipeline") -> list:
@@ -122,7 +137,9 @@ def prior_pipeline(pipeline: list, *, cache: str, set: str, training: bool = Fal
         pipeline: the pipeline, e.g. a dataloader's ``dataset.pipeline``.
         cache, set, fallback: for ``LoadPrior``.
         training: add ``PriorAugment`` (prior warp and dropout) before ``PackInputs``.
-        dropout, dropout_fill, warp, max_shift, max_rotation, max_scale: for ``PriorAugment``.
+        dropout, dropout_fill, dropout_mode, warp, max_shift, max_rotation, max_scale: for ``PriorAugment``
+            (``dropout_mode='pair'`` also packs ``prior_dropped``; ``dropout_fill`` ``'none'`` (the default with
+            ``'pair'``) packs the ``*_keep`` flags as meta keys).
         where: the pipeline's name, for error messages.
 
     Returns:
@@ -159,14 +176,21 @@ def prior_pipeline(pipeline: list, *, cache: str, set: str, training: bool = Fal
         elif name == "PairedRandomCrop":
             step["type"] = "PriorPairedRandomCrop"
         elif name == "PackInputs":
-            if training and (dropout > 0 or warp > 0):
+            pair = training and dropout_mode == "pair"
+            fill = augment.default_dropout_fill(dropout_mode) if dropout_fill is None else dropout_fill
+            if training and (dropout > 0 or warp > 0 or pair):
                 out.append(dict(type="PriorAugment", dropout=dropout, dropout_fill=dropout_fill, warp=warp,
-                                max_shift=max_shift, max_rotation=max_rotation, max_scale=max_scale))
+                                max_shift=max_shift, max_rotation=max_rotation, max_scale=max_scale,
+                                dropout_mode=dropout_mode))
+            packed = ["prior", "prior_dropped"] if pair else ["prior"]
             keys = _keys_of(step) or ["merged", "img"]
-            step["keys"] = keys + ([] if "prior" in keys else ["prior"])
+            step["keys"] = keys + [k for k in packed if k not in keys]
             meta = step.get("meta_keys") or []
             meta = [meta] if isinstance(meta, str) else list(meta)
-            step["meta_keys"] = meta + [k for k in ("prior_channel_order", "prior_color_type") if k not in meta]
+            wanted = [f"{k}_{m}" for k in packed for m in ("channel_order", "color_type")]
+            if training and fill == "none" and (dropout > 0 or pair):
+                wanted += [f"{k}_keep" for k in packed]
+            step["meta_keys"] = meta + [k for k in wanted if k not in meta]
         elif i > load[0] and "img" in (_keys_of(step) or []) and name not in KEYED_GEOMETRIC:
             print_log(f"{where}: left the prior out of {name}(keys={_keys_of(step)}); if {name} moves pixels "
                       "(a crop, a warp), add 'prior' to its keys so the prior stays aligned with img",

@@ -113,7 +113,11 @@ class PriorEditModel(BaseEditModel):
         """``BaseEditModel.forward`` with ``inputs['prior']`` passed on to the generator as ``prior=``.
 
         Args:
-            inputs: ``{'img': (B, 3, H, W), 'prior': (B, 3, H', W')}`` or an ``img`` tensor.
+            inputs: ``{'img': (B, 3, H, W), 'prior': (B, 3, H', W')}`` or an ``img`` tensor. In ``loss`` mode
+                a ``'prior_dropped'`` entry (``dropout_mode='pair'``) adds a second pass with it as the prior;
+                the losses returned are the means of both passes. Also in ``loss`` mode, meta keys
+                ``prior_keep`` / ``prior_dropped_keep`` of ``data_samples`` (``dropout_fill='none'``) reach the
+                generator as ``prior_keep=`` (0: that sample runs without its prior).
             data_samples: as for ``BaseEditModel``.
             mode: ``'tensor'``, ``'predict'`` or ``'loss'``.
 
@@ -124,12 +128,38 @@ class PriorEditModel(BaseEditModel):
             PriorInputMissingError: no prior in ``inputs`` and ``require_prior`` is set.
             ValueError: the prior's shape does not fit ``img``.
         """
-        prior = None
-        if isinstance(inputs, dict):
-            prior = inputs.get(self.prior_key)
-            if "img" not in inputs:
-                raise KeyError(f"PriorEditModel: inputs has no 'img' (keys: {sorted(inputs)})")
-            inputs = inputs["img"]
+        if not isinstance(inputs, dict):
+            return self._forward_one(inputs, None, None, data_samples, mode, kwargs)
+        if "img" not in inputs:
+            raise KeyError(f"PriorEditModel: inputs has no 'img' (keys: {sorted(inputs)})")
+        key, dropped = self.prior_key, inputs.get(f"{self.prior_key}_dropped")
+        train = mode == "loss"
+        first = self._forward_one(inputs["img"], inputs.get(key), self._keep(data_samples, f"{key}_keep", train),
+                                  data_samples, mode, kwargs)
+        if dropped is None or not train:
+            return first
+        # dropout_mode 'pair': a second pass with the dropped prior; the losses are the means of both passes
+        second = self._forward_one(inputs["img"], dropped, self._keep(data_samples, f"{key}_dropped_keep", train),
+                                   data_samples, mode, kwargs)
+        return {k: (v + second[k]) / 2 for k, v in first.items()}
+
+    @staticmethod
+    def _keep(data_samples: Any, meta_key: str, train: bool) -> torch.Tensor | None:
+        """The per-sample ``prior_keep`` flags packed as meta (``dropout_fill='none'``), as a (B,) tensor."""
+        if not train or data_samples is None:
+            return None
+        samples = data_samples if isinstance(data_samples, (list, tuple)) else [data_samples]
+        flags: list[float] = []
+        for sample in samples:
+            value = sample.metainfo.get(meta_key) if hasattr(sample, "metainfo") else None
+            if value is None:
+                return None
+            flags.extend(value if isinstance(value, (list, tuple)) else [value])
+        return torch.tensor(flags, dtype=torch.float32)
+
+    def _forward_one(self, img: torch.Tensor, prior: torch.Tensor | None, keep: torch.Tensor | None,
+                     data_samples: Any, mode: str, kwargs: dict):
+        kwargs = dict(kwargs)
         if prior is None:
             if self.require_prior:
                 raise PriorInputMissingError(
@@ -141,9 +171,11 @@ class PriorEditModel(BaseEditModel):
                     "without a prior, set model.require_prior=False.")
         else:
             check_shape(prior, ["B", 3, "H", "W"], f"inputs['{self.prior_key}']")
-            check_same_batch(inputs, prior, ("inputs['img']", f"inputs['{self.prior_key}']"))
-            kwargs["prior"] = prior.to(dtype=inputs.dtype)
-        return super().forward(inputs, data_samples, mode=mode, **kwargs)
+            check_same_batch(img, prior, ("inputs['img']", f"inputs['{self.prior_key}']"))
+            kwargs["prior"] = prior.to(dtype=img.dtype)
+            if keep is not None:
+                kwargs["prior_keep"] = keep.to(img.device)
+        return super().forward(img, data_samples, mode=mode, **kwargs)
 
     # ------------------------------------------------------------------------------------------------ loading
     def _map_bare_generator(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,

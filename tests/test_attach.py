@@ -92,6 +92,21 @@ def test_prior_scale_blends_and_zero_is_the_host():
     assert not torch.allclose(half, host_only) and not torch.allclose(half, full)
 
 
+@pytest.mark.parametrize("kind", ["sft", "cross_attention"])
+def test_prior_keep_switches_the_branch_off_per_sample(kind):
+    net = _train_branch(attach_prior(make_host("unet"), fusion=kind))
+    x, p = torch.rand(3, 3, 16, 16), torch.rand(3, 3, 16, 16)
+    with torch.no_grad():
+        full, host_only = net(x, prior=p), net.host(x)
+        mixed = net(x, prior=p, prior_keep=torch.tensor([1.0, 0.0, 1.0]))
+    torch.testing.assert_close(mixed[1], host_only[1])  # sample 1 ran without its prior
+    torch.testing.assert_close(mixed[[0, 2]], full[[0, 2]])
+    keep = torch.tensor([1.0, 0.0, 1.0], requires_grad=False)
+    net(x, prior=p, prior_keep=keep).sum().backward()  # trains: the dropped sample gives the branch no gradient
+    with pytest.raises(ValueError, match="prior_keep"):
+        net(x, prior=p, prior_keep=torch.ones(2))
+
+
 def test_state_dict_round_trips():
     net = _train_branch(attach_prior(make_host("unet"), fusion="cross_attention", window=4, halo=2))
     sd = net.state_dict()

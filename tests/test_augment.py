@@ -112,6 +112,32 @@ def test_prior_dropout_rate_and_fills():
     assert mean.tolist()[0][0] == [4.5, 5.5, 6.5]
 
 
+def test_fill_none_means_no_prior_and_is_pair_modes_default():
+    prior = np.ones((4, 4, 3), np.float32)
+    assert A.prior_dropout(prior, p=1.0, fill="none") is None
+    assert A.prior_dropout(prior, p=0.0, fill="none") is prior
+    assert A.augment_prior(prior, dropout=1.0, fill="none", warp=1.0) is None
+    lq, gt, out = A.paired_augment(prior, prior, prior, dropout=1.0, fill="none", warp=0)
+    assert out is None and lq.shape == gt.shape == (4, 4, 3)
+    assert A.default_dropout_fill("sample") == "input" and A.default_dropout_fill("pair") == "none"
+    with pytest.raises(ValueError, match="dropout mode"):
+        A.default_dropout_fill("batch")
+
+
+def test_training_views_sample_mode_is_augment_prior_and_pair_adds_the_dropped_view():
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    prior = np.random.default_rng(1).random((16, 16, 3)).astype(np.float32)
+    lq = np.zeros_like(prior)
+    for _ in range(20):  # same random stream, same result as before the modes existed
+        v = A.prior_training_views(prior, lq=lq, dropout=0.5, warp=0.5, rng=rng_a)
+        want = A.augment_prior(prior, lq=lq, dropout=0.5, warp=0.5, rng=rng_b)
+        assert np.array_equal(v.prior, want) and v.keep is None and v.dropped is None
+    v = A.prior_training_views(prior, lq=lq, mode="pair", fill="input", warp=0.0)
+    assert np.array_equal(v.prior, prior) and np.array_equal(v.dropped, lq) and v.dropped_keep is None
+    v = A.prior_training_views(prior, lq=lq, dropout=1.0, fill="none", warp=0.0)
+    assert v.keep == 0.0 and v.prior is prior and v.dropped is None
+
+
 def test_augment_prior_defaults_are_the_documented_ones():
     import inspect
 

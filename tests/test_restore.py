@@ -159,6 +159,19 @@ def test_restore_folder_without_prior_branch(setup, tmp_path):
     assert len(res.outputs) == 3 and res.filled == 0
 
 
+def test_no_prior_runs_the_host_alone_without_a_cache(setup, tmp_path):
+    ds = setup["ds"]
+    parser = add_restore_arguments(argparse.ArgumentParser())
+    args = parser.parse_args([str(ds.lq_dir), "--opt", str(setup["prior_opt"]), "--checkpoint",
+                              str(setup["ckpts"]["prior"]), "--out", str(tmp_path), "--set", "gpt", "--no-prior",
+                              "--no-progress"])  # 'gpt' has no priors at all: not needed here
+    assert run_restore(args) == 0
+    net = build_network(load_options(setup["prior_opt"]), setup["ckpts"]["prior"])
+    lq = ds.pairs()[0][0]
+    expected = restore_image(net.host, read_rgb(lq))
+    assert np.array_equal(read_rgb(tmp_path / f"{ds.names[0]}.png"), expected)
+
+
 def test_remote_set_without_priors_fails_listing_inputs_and_the_command(setup, tmp_path):
     with pytest.raises(MissingPriorsError) as err:
         restore_folder(setup["ds"].lq_dir, opt=setup["prior_opt"], checkpoint=setup["ckpts"]["prior"],

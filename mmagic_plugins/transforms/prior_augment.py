@@ -13,17 +13,27 @@ __all__ = ["PriorAugment"]
 
 @register(TRANSFORMS)
 class PriorAugment(BaseTransform):
-    """Warp the prior a little and drop it now and then (:func:`gpt4o_prior.augment.augment_prior`).
+    """Warp the prior a little and drop it now and then (:func:`gpt4o_prior.augment.prior_training_views`).
 
     Use in training pipelines only, after the shared crop / flips (so the warp acts on the patch) and before
     ``PackInputs``. The defaults are the shared ones of :mod:`gpt4o_prior.augment`, the same as the BasicSR
     adapter's. Randomness comes from NumPy's global state, which MMEngine seeds per worker.
 
-    Required keys: ``prior`` (and ``img`` for ``dropout_fill='input'``). Modified keys: ``prior``.
+    Required keys: ``prior`` (and ``img`` for ``dropout_fill='input'``). Modified keys: ``prior``. Added keys:
+    with ``dropout_fill='none'``, ``prior_keep`` (1.0, or 0.0 when dropped: pack it as a meta key); with
+    ``dropout_mode='pair'``, ``prior_dropped`` (the dropped prior) with ``prior_dropped_channel_order`` /
+    ``prior_dropped_color_type`` copied from the prior's, so ``PackInputs(keys=[..., 'prior', 'prior_dropped'])``
+    and the ``DataPreprocessor`` treat it like the prior, and for fill ``'none'`` ``prior_dropped_keep`` (0.0).
+    ``PriorEditModel`` trains on both and honours the flags. :func:`mmagic_plugins.config.prior_pipeline` packs
+    all of these.
 
     Args:
         dropout: probability of replacing the prior by ``dropout_fill`` (0 turns dropout off).
-        dropout_fill: what a dropped prior becomes: ``'input'`` (the input patch), ``'zeros'`` or ``'mean'``.
+        dropout_fill: what a dropped prior becomes: ``'input'`` (the input patch), ``'zeros'``, ``'mean'`` or
+            ``'none'`` (no prior: the generator runs that sample without one). Default: ``'input'``, or
+            ``'none'`` with ``dropout_mode='pair'``.
+        dropout_mode: ``'sample'`` (drop with probability ``dropout``) or ``'pair'`` (never drop; add the fill as
+            ``prior_dropped`` so the model trains every sample with and without its prior; ``dropout`` unused).
         warp: probability of a small random affine warp (0 turns warping off).
         max_shift: largest warp shift in pixels.
         max_rotation: largest warp rotation in degrees.
@@ -39,10 +49,15 @@ class PriorAugment(BaseTransform):
         True
     """
 
-    def __init__(self, dropout: float = augment.PRIOR_DROPOUT, dropout_fill: str = "input",
+    def __init__(self, dropout: float = augment.PRIOR_DROPOUT, dropout_fill: str | None = None,
                  warp: float = augment.WARP_PROB, max_shift: float = augment.MAX_SHIFT,
                  max_rotation: float = augment.MAX_ROTATION, max_scale: float = augment.MAX_SCALE,
-                 key: str = "img", prior_key: str = "prior") -> None:
+                 key: str = "img", prior_key: str = "prior", dropout_mode: str = "sample") -> None:
+        if dropout_mode not in augment.DROPOUT_MODES:
+            raise ValueError(f"PriorAugment: dropout_mode must be one of {augment.DROPOUT_MODES}, "
+                             f"got {dropout_mode!r}")
+        if dropout_fill is None:
+            dropout_fill = augment.default_dropout_fill(dropout_mode)
         if dropout_fill not in augment.DROPOUT_FILLS:
             raise ValueError(f"PriorAugment: dropout_fill must be one of {augment.DROPOUT_FILLS}, "
                              f"got {dropout_fill!r}")
@@ -51,7 +66,7 @@ class PriorAugment(BaseTransform):
                 raise ValueError(f"PriorAugment: {name} is a probability in [0, 1], got {p}")
         self.dropout, self.dropout_fill, self.warp = float(dropout), dropout_fill, float(warp)
         self.max_shift, self.max_rotation, self.max_scale = float(max_shift), float(max_rotation), float(max_scale)
-        self.key, self.prior_key = key, prior_key
+        self.key, self.prior_key, self.dropout_mode = key, prior_key, dropout_mode
 
     def transform(self, results: dict) -> dict:
         """Augment ``results[prior_key]`` (see the class docstring)."""
@@ -59,13 +74,23 @@ class PriorAugment(BaseTransform):
             raise KeyError(f"PriorAugment: results has no '{self.prior_key}'; put LoadPrior before it")
         prior = results[self.prior_key]
         lq = results.get(self.key) if self.dropout_fill == "input" else None
-        out = augment.augment_prior(prior, lq=lq, dropout=self.dropout, fill=self.dropout_fill, warp=self.warp,
-                                    max_shift=self.max_shift, max_rotation=self.max_rotation,
-                                    max_scale=self.max_scale, rng=None)
-        results[self.prior_key] = np.ascontiguousarray(out)
+        views = augment.prior_training_views(prior, lq=lq, mode=self.dropout_mode, dropout=self.dropout,
+                                             fill=self.dropout_fill, warp=self.warp, max_shift=self.max_shift,
+                                             max_rotation=self.max_rotation, max_scale=self.max_scale, rng=None)
+        results[self.prior_key] = np.ascontiguousarray(views.prior)
+        if views.keep is not None:  # the flags travel as meta keys (PriorEditModel reads them)
+            results[f"{self.prior_key}_keep"] = views.keep
+        if views.dropped is not None:
+            dropped = f"{self.prior_key}_dropped"
+            results[dropped] = np.ascontiguousarray(views.dropped)
+            if views.dropped_keep is not None:
+                results[f"{dropped}_keep"] = views.dropped_keep
+            for meta in ("channel_order", "color_type"):
+                if f"{self.prior_key}_{meta}" in results:
+                    results[f"{dropped}_{meta}"] = results[f"{self.prior_key}_{meta}"]
         return results
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(dropout={self.dropout}, dropout_fill={self.dropout_fill!r}, "
                 f"warp={self.warp}, max_shift={self.max_shift}, max_rotation={self.max_rotation}, "
-                f"max_scale={self.max_scale})")
+                f"max_scale={self.max_scale}, dropout_mode={self.dropout_mode!r})")

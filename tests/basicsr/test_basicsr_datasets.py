@@ -119,3 +119,37 @@ def test_unknown_set_lmdb_and_missing_keys_are_refused(toy, tmp_path):
 
     with pytest.raises(PriorOptionError, match="prior_cache"):
         PriorPairedImageDataset(opt)
+
+
+def test_dropout_mode_pair_yields_the_prior_and_its_fill(toy):
+    ds = PriorPairedImageDataset(_dataset_opt(toy, set=ECHO, warp=0, dropout_mode="pair", dropout_fill="zeros"))
+    for seed in range(6):
+        np.random.seed(seed)
+        random.seed(seed)
+        item = ds[seed % 4]
+        assert torch.equal(item["prior"], item["lq"])  # never dropped in pair mode
+        assert item["prior_dropped"].shape == item["prior"].shape and float(item["prior_dropped"].abs().max()) == 0
+    val = PriorPairedImageDataset(_dataset_opt(toy, "val", set=ECHO, dropout_mode="pair"))
+    assert "prior_dropped" not in val[0]  # validation sees the prior only
+
+
+def test_dropout_fill_none_flags_samples_and_is_the_pair_default(toy):
+    ds = PriorPairedImageDataset(_dataset_opt(toy, set=ECHO, warp=0, dropout=1.0, dropout_fill="none"))
+    item = ds[0]
+    assert float(item["prior_keep"]) == 0.0 and torch.equal(item["prior"], item["lq"])  # a stand-in, flagged
+    assert "prior_dropped" not in item
+    ds = PriorPairedImageDataset(_dataset_opt(toy, set=ECHO, warp=0, dropout_mode="pair"))
+    item = ds[1]
+    assert float(item["prior_keep"]) == 1.0 and float(item["prior_dropped_keep"]) == 0.0
+    assert item["prior_dropped"].shape == item["prior"].shape
+
+
+@pytest.mark.parametrize("prior, match", [
+    (dict(dropout_mode="pair", dropout=0.3), "prior_dropout .* has no meaning"),
+    (dict(dropout_mode="batch"), "prior_dropout_mode' must be one of"),
+])
+def test_bad_dropout_mode_is_named(toy, prior, match):
+    from basicsr_plugins.prior_option import PriorOptionError
+
+    with pytest.raises(PriorOptionError, match=match):
+        PriorPairedImageDataset(_dataset_opt(toy, **prior))

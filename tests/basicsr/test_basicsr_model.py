@@ -177,3 +177,46 @@ def test_prior_mapping_keys_reach_attach_prior(toy, tmp_path, prior_keys):
     model.feed_data(_batch(size=16))
     model.optimize_parameters(1)
     assert model.output.shape == (2, 3, 16, 16)
+
+
+def test_dropout_mode_pair_trains_each_sample_with_and_without_its_prior(toy, tmp_path, basicsr_log):
+    model = _build(_model_opt(toy, tmp_path, ema=0, dropout_mode="pair"))
+    batch = _batch()
+    batch["prior_dropped"] = batch["lq"].clone()  # fill 'input'
+    model.feed_data(batch)
+    assert model.lq.shape[0] == model.gt.shape[0] == model.prior.shape[0] == 4
+    assert torch.equal(model.prior[:2], batch["prior"]) and torch.equal(model.prior[2:], batch["lq"])
+    assert torch.equal(model.lq[2:], batch["lq"]) and torch.equal(model.gt[2:], batch["gt"])
+    seen = []
+    model.net_g.register_forward_hook(lambda m, a, kw, out: seen.append(kw["prior"].shape[0]), with_kwargs=True)
+    before = [p.detach().clone() for p in model.net_g.parameters()]
+    model.optimize_parameters(1)
+    assert seen == [4]  # one pass over the doubled batch
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.net_g.parameters()))
+    val = {k: v[:1] for k, v in _batch(1).items()}
+    model.feed_data(val)  # a batch without prior_dropped (validation) stays as it is
+    assert model.lq.shape[0] == model.prior.shape[0] == 1
+
+
+def test_prior_keep_reaches_the_network_and_dropped_samples_run_on_the_host(toy, tmp_path, basicsr_log):
+    model = _build(_model_opt(toy, tmp_path, ema=0, dropout_mode="pair"))
+    net = model.net_g
+    with torch.no_grad():  # move the zero-initialised branch so that the prior changes the output
+        for p in net.branch_parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    batch = _batch()
+    batch.update(prior_dropped=batch["prior"].clone(), prior_keep=torch.ones(2), prior_dropped_keep=torch.zeros(2))
+    model.feed_data(batch)
+    assert model.prior_keep.tolist() == [1.0, 1.0, 0.0, 0.0]
+    outs = []
+    net.register_forward_hook(lambda m, a, kw, out: outs.append((kw.get("prior_keep"), out.detach())),
+                              with_kwargs=True)
+    with torch.no_grad():
+        host_out = net.host(batch["lq"])
+    model.optimize_parameters(1)
+    keep, out = outs[0]
+    assert keep is model.prior_keep
+    torch.testing.assert_close(out[2:], host_out)  # the dropped half: the host alone
+    assert not torch.allclose(out[:2], host_out, atol=1e-4)  # the first half used its prior
+    model.feed_data({k: v for k, v in batch.items() if k in ("lq", "gt", "prior")})
+    assert model.prior_keep is None  # validation batches carry no flags

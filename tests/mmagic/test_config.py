@@ -92,3 +92,26 @@ def test_unsupported_model_and_pipeline_are_named(mm):
         apply_prior(dict(prior=dict(cache="c", set="s"), model=dict(type="SRGAN")))
     with pytest.raises(PriorConfigError, match="LoadImageFromFile"):
         prior_pipeline([dict(type="PackInputs")], cache="c", set="s", where="val_dataloader.dataset.pipeline")
+
+
+def test_dropout_mode_pair_packs_the_fill_and_conflicts_are_named(mm):
+    from mmagic_plugins.config import PriorConfigError, apply_prior
+
+    pipeline = [dict(type="LoadImageFromFile", key="img"), dict(type="PackInputs")]
+    cfg = dict(prior=dict(cache="c/", set="s", dropout_mode="pair", warp=0.0),
+               model=dict(type="BaseEditModel", generator=dict(type="NAFNet"), pixel_loss=dict(type="L1Loss")),
+               train_dataloader=dict(dataset=dict(type="BasicImageDataset", pipeline=pipeline)),
+               val_dataloader=dict(dataset=dict(type="BasicImageDataset", pipeline=pipeline)))
+    out = apply_prior(cfg)
+    train = out["train_dataloader"]["dataset"]["pipeline"]
+    assert train[2]["type"] == "PriorAugment" and train[2]["dropout_mode"] == "pair"
+    assert train[3]["keys"] == ["merged", "img", "prior", "prior_dropped"]
+    assert {"prior_dropped_channel_order", "prior_keep", "prior_dropped_keep"} <= set(train[3]["meta_keys"])
+    val = out["val_dataloader"]["dataset"]["pipeline"]
+    assert "prior_dropped" not in val[-1]["keys"] and all(s["type"] != "PriorAugment" for s in val)
+    with pytest.raises(PriorConfigError, match="has no meaning"):
+        apply_prior({**cfg, "prior": dict(cache="c/", set="s", dropout_mode="pair", dropout=0.2)})
+    with pytest.raises(PriorConfigError, match="dropout_mode must be one of"):
+        apply_prior({**cfg, "prior": dict(cache="c/", set="s", dropout_mode="often")})
+    with pytest.raises(PriorConfigError, match="dropout_fill must be one of"):
+        apply_prior({**cfg, "prior": dict(cache="c/", set="s", dropout_fill="noise")})

@@ -100,3 +100,23 @@ def test_freeze_host_trains_the_branch_alone(mm):
 def test_encoder_settings_as_a_dict(mm):
     model = _build(mm, encoder=dict(levels=2))
     assert len(model.generator.branch.encoder.strides) == 2
+
+
+def test_pair_mode_loss_is_the_mean_of_both_passes(mm):
+    model = _build(mm)
+    batch = _batch()
+    for item in batch["inputs"]:
+        item["prior_dropped"] = item["img"].clone()
+    seen = _spy(model)
+    data = model.data_preprocessor(batch, training=True)
+    loss = model(**data, mode="loss")
+    assert len(seen) == 2
+    torch.testing.assert_close(seen[1], data["inputs"]["img"])  # the second pass takes the fill as its prior
+    plain = model(**model.data_preprocessor(_batch(), training=True), mode="loss")
+    dropped = _batch()
+    for item in dropped["inputs"]:
+        item["prior"] = item["img"].clone()
+    alone = model(**model.data_preprocessor(dropped, training=True), mode="loss")
+    torch.testing.assert_close(loss["loss"], (plain["loss"] + alone["loss"]) / 2)
+    out = model(**data, mode="tensor")  # outside training the fill is ignored
+    assert out.shape[0] == 2

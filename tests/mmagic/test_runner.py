@@ -230,3 +230,31 @@ def test_a_launcher_that_ignores_runner_type_stops_with_an_explanation(mm, confi
     runner = Runner.from_cfg(cfg)  # what MMagic 1.2.0's tools/train.py does, whatever runner_type says
     with pytest.raises(PriorInputMissingError, match="runner_type"):
         runner.val()
+
+
+def test_dropout_mode_pair_trains_with_and_without_the_prior(mm, configs, tmp_path):
+    """Default fill of 'pair' is 'none': the second pass runs every sample through the generator alone."""
+    runner = _runner(mm, configs / "prior.py", tmp_path, **{"prior.dropout_mode": "pair", "prior.warp": 0.0,
+                                                            "train_cfg.max_iters": 2, "train_cfg.val_interval": 10})
+    calls = []
+
+    def spy(module, args, kwargs):
+        if module.training:
+            calls.append((kwargs["prior"].detach().clone(), args[0].detach().clone(), kwargs.get("prior_keep")))
+
+    runner.model.generator.register_forward_pre_hook(spy, with_kwargs=True)
+    runner.train()
+    assert len(calls) == 4  # two iterations, two passes each
+    for (prior, img, keep), (_, img2, keep2) in zip(calls[0::2], calls[1::2]):
+        assert torch.equal(img, img2) and not torch.equal(prior, img)
+        assert keep.tolist() == [1.0, 1.0] and keep2.tolist() == [0.0, 0.0]
+
+
+def test_dropout_fill_none_flags_dropped_samples(mm, configs, tmp_path):
+    runner = _runner(mm, configs / "prior.py", tmp_path, **{"prior.dropout": 1.0, "prior.dropout_fill": "none",
+                                                            "train_cfg.max_iters": 1, "train_cfg.val_interval": 10})
+    keeps = []
+    runner.model.generator.register_forward_pre_hook(
+        lambda m, a, kw: keeps.append(kw.get("prior_keep")) if m.training else None, with_kwargs=True)
+    runner.train()
+    assert len(keeps) == 1 and keeps[0].tolist() == [0.0, 0.0]

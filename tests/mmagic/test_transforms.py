@@ -92,3 +92,24 @@ def test_prior_augment_warps_and_drops(mm):
     assert dropped.max() == 0
     with pytest.raises(ValueError, match="dropout"):
         TRANSFORMS.build(dict(type="PriorAugment", dropout=2.0))
+
+
+def test_prior_augment_pair_mode_keeps_the_prior_and_adds_its_fill(mm):
+    from mmagic.registry import TRANSFORMS
+
+    img = np.random.default_rng(3).integers(0, 255, (16, 16, 3)).astype(np.uint8)
+    prior = 255 - img
+    t = TRANSFORMS.build(dict(type="PriorAugment", warp=0.0, dropout=0.0, dropout_mode="pair", dropout_fill="input"))
+    for _ in range(5):
+        out = t(dict(img=img, prior=prior.copy(), prior_channel_order="rgb", prior_color_type="color"))
+        np.testing.assert_array_equal(out["prior"], prior)  # never dropped
+        np.testing.assert_array_equal(out["prior_dropped"], img)  # fill 'input'
+        assert out["prior_dropped_channel_order"] == "rgb" and out["prior_dropped_color_type"] == "color"
+        assert "prior_keep" not in out and "prior_dropped_keep" not in out
+    out = TRANSFORMS.build(dict(type="PriorAugment", warp=0.0, dropout_mode="pair"))(dict(img=img, prior=prior))
+    assert out["prior_keep"] == 1.0 and out["prior_dropped_keep"] == 0.0  # default fill of pair: 'none'
+    out = TRANSFORMS.build(dict(type="PriorAugment", warp=0.0, dropout=1.0, dropout_fill="none"))(
+        dict(img=img, prior=prior))
+    assert out["prior_keep"] == 0.0 and out["prior"].shape == prior.shape
+    with pytest.raises(ValueError, match="dropout_mode"):
+        TRANSFORMS.build(dict(type="PriorAugment", dropout_mode="batch"))
