@@ -1,7 +1,7 @@
 """Image bytes in the cache: format sniffing, header-only size, and PNG encoding at the cache's fast level.
 
 Decoding and reading are :mod:`gpt4o_prior.data.io`'s (one reader for the whole package: grey repeated, alpha
-composited on black, errors that name the file); they are re-exported here for the cache's modules.
+dropped as OpenCV drops it, errors that name the file); they are re-exported here for the cache's modules.
 
 Example:
     >>> import numpy as np

@@ -90,15 +90,13 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         arr = np.asarray(im).astype(np.float64)
         top = 65535.0 if arr.max() > 255 else 255.0
         im = Image.fromarray((arr / top * 255).round().clip(0, 255).astype(np.uint8))
-    if im.mode in ("RGBA", "LA", "P", "PA"):
-        im = im.convert("RGBA")
-        bg = Image.new("RGBA", im.size, (0, 0, 0, 255))  # transparent areas become black
-        im = Image.alpha_composite(bg, im)
-    return im.convert("RGB")
+    # Alpha is dropped (the colour channels as stored, palettes expanded): what OpenCV, and so BasicSR's and
+    # MMagic's image loaders, give the network for the same file.
+    return im if im.mode == "RGB" else im.convert("RGB")
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as an (H, W, 3) uint8 RGB array (grey is repeated, alpha composited on black).
+    """Read an image file as an (H, W, 3) uint8 RGB array (grey is repeated, alpha dropped as OpenCV drops it).
 
     Raises:
         FileNotFoundError: the file does not exist.

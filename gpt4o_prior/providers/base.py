@@ -260,18 +260,15 @@ def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvi
 def _make_and_store(path: Any, data: bytes, src: str, key: str, *, cache: Any, set_name: str,
                     provider: OfflineProvider, targets: Any) -> None:
     """Compute one offline prior and store it (under the caller's claim on ``key``)."""
-    import io
     from pathlib import Path
 
-    from PIL import Image
-
     from ..cache.image_io import encode_png   # the cache's fast PNG level: read back, not shipped
+    from ..data.io import decode_rgb, read_rgb
 
-    image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    image = decode_rgb(data, str(path))
     target = None
     if targets is not None:
-        tpath = Path(targets(path))
-        target = np.asarray(Image.open(tpath).convert("RGB"))
+        target = read_rgb(Path(targets(path)))
     prior = check_image(provider.make(image, target=target), f"{provider.name} prior of {path.name}")
     aligned = prior
     meta: dict[str, Any] = {"provider": provider.name, "model": provider.model, "params": provider.params(),

@@ -42,8 +42,9 @@ from typing import Any, Iterable
 
 from PIL import Image
 
+from ..data.io import decode_rgb
 from ..pricing import BATCH_DISCOUNT, Price, cost_from_usage, get_price, load_price_table
-from .openai_images import (EditResult, OpenAIImagesProvider, PreparedInput, _decode, _store, batch_job_files,
+from .openai_images import (EditResult, OpenAIImagesProvider, PreparedInput, _store, batch_job_files,
                             batch_pending, prepare_input, redact)
 
 __all__ = ["MAX_REQUESTS", "MAX_BYTES", "BatchJob", "CollectSummary", "request_line", "split_lines", "submit", "status",
@@ -392,7 +393,7 @@ def _ingest(cache: Any, bj: BatchJob, provider: OpenAIImagesProvider, key: str, 
                              size=req["size"], sent_png=b"", transform=req["transform"], key=key)
     input_path = Path(req.get("input_path") or "")
     if req.get("input_path") and input_path.is_file():
-        prepared.image = _decode(input_path.read_bytes(), req["source_name"])
+        prepared.image = decode_rgb(input_path.read_bytes(), req["source_name"])
     extra = {"endpoint": "batch", "batch_request_id": line.get("id")}
     if resp.get("status_code") == 200 and body.get("data"):
         png = base64.b64decode(body["data"][0]["b64_json"])
@@ -490,14 +491,14 @@ def recover_job(cache: Any, batch_id: str, *, client: Any, set_name: str | None 
 
     def old_match(png: bytes, size: str) -> tuple[str, tuple[Path, str, dict[str, Any]]] | None:
         """(fit mode, (path, source sha256, transform)) of the input whose fitted pixels were sent, or None."""
-        sent = sha256_pixels(_decode(png, "sent image"))
+        sent = sha256_pixels(decode_rgb(png, "sent image"))
         sw, sh = (int(v) for v in size.split("x"))
         for mode in ("pad", "resize", "crop"):
             if (size, mode) not in fitted:
                 index = fitted[(size, mode)] = {}
                 for src, p in by_sha.items():
                     if p not in decoded:
-                        decoded[p] = _decode(p.read_bytes(), p.name)
+                        decoded[p] = decode_rgb(p.read_bytes(), p.name)
                     arr, rec = fit_to_size(decoded[p], (sw, sh), mode=mode)
                     index[sha256_pixels(np.ascontiguousarray(arr))] = (p, src, rec)
             if sent in fitted[(size, mode)]:
@@ -542,7 +543,7 @@ def recover_job(cache: Any, batch_id: str, *, client: Any, set_name: str | None 
             continue
         src, (h, w) = parsed
         sw, sh = (int(v) for v in str(body["size"]).split("x"))
-        sent = _decode(png, f"batch {batch_id}: line {n}'s image")
+        sent = decode_rgb(png, f"batch {batch_id}: line {n}'s image")
         if sent.shape[:2] != (sh, sw):
             raise ValueError(f"batch {batch_id}: line {n} sends a {sent.shape[1]}x{sent.shape[0]} image for size "
                              f"{body['size']}")

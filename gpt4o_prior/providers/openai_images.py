@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 from PIL import Image
 
-from ..data.io import IMAGE_SUFFIXES, list_images
+from ..data.io import IMAGE_SUFFIXES, decode_rgb, list_images
 from ..pricing import Price, cost_from_usage, estimate_cost, get_price, load_price_table
 from ..prompts import get_prompt
 from .base import Provider
@@ -210,15 +210,6 @@ class OpenAIImagesProvider(Provider):
 
 # --- inputs --------------------------------------------------------------------------------------------------
 
-def _decode(data: bytes, name: str) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))   # no copy when already RGB
-    except Exception as e:  # noqa: BLE001 - any decoder error becomes a clear one
-        raise ValueError(f"cannot decode image {name}: {e}") from None
-
-
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
@@ -283,7 +274,7 @@ def prepare_input(data: bytes, *, provider: OpenAIImagesProvider, source_name: s
     from ..align import fit_to_size
     from ..cache import request_key, sha256_bytes, sha256_pixels
 
-    img = _decode(data, source_name)
+    img = decode_rgb(data, source_name)
     h, w = img.shape[:2]
     size = choose_size(h, w, model=provider.model, size=provider.size)
     sw, sh = (int(v) for v in size.split("x"))
@@ -629,7 +620,7 @@ def _store(cache: Any, *, set_name: str, provider: OpenAIImagesProvider, prepare
         return
     from ..align import align_prior, undo_fit
 
-    prior = _decode(result.png, f"answer for {prepared.source_name}")
+    prior = decode_rgb(result.png, f"the answer for {prepared.source_name}")
     if prepared.image is not None:
         aligned, record = align_prior(prior, prepared.image, record=prepared.transform, register=register)
     else:

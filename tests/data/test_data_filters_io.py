@@ -47,6 +47,19 @@ def test_read_rgb_converts_modes(tmp_path):
         read_rgb(tmp_path / "missing.png")
 
 
+def test_transparent_pixels_read_as_the_frameworks_read_them(tmp_path):
+    """Alpha is dropped, as OpenCV (BasicSR's and MMagic's loaders) drops it: restore sees what training saw."""
+    import cv2  # what basicsr.utils.imfrombytes and mmcv's default backend decode with
+
+    rgba = np.zeros((3, 4, 4), np.uint8)
+    rgba[..., :3] = (200, 10, 60)
+    rgba[0, :, 3] = 255  # first row opaque, the rest fully transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    ours = read_rgb(tmp_path / "t.png")
+    theirs = cv2.imdecode(np.frombuffer((tmp_path / "t.png").read_bytes(), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    assert np.array_equal(ours, theirs) and ours[2, 3].tolist() == [200, 10, 60]
+
+
 def test_write_png_is_atomic_and_exact(tmp_path):
     img = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
     p = write_png(tmp_path / "sub" / "x.png", img)
