@@ -99,6 +99,28 @@ def test_written_out_form_trains_without_the_prior_line(toy, tmp_path, monkeypat
     assert "Validation toy_val" in basicsr_log.text()  # the final validation after training
 
 
+def test_dropout_mode_pair_through_the_real_loop(toy, tmp_path, monkeypatch, basicsr_log):
+    """DataLoader workers collate the drop flags; every step trains the batch with and without its prior."""
+    from basicsr_plugins.model import PriorSRModel
+
+    monkeypatch.chdir(tmp_path)
+    opt = base_opt(toy, "pair", total_iter=2)
+    opt["prior"]["dropout_mode"] = "pair"
+    opt["val"]["val_freq"] = 100
+    opt["datasets"]["train"]["num_worker_per_gpu"] = 2
+    seen = []
+    step = PriorSRModel.optimize_parameters
+
+    def spy(self, current_iter):
+        seen.append((self.lq.shape[0], self.prior_keep.tolist()))
+        return step(self, current_iter)
+
+    monkeypatch.setattr(PriorSRModel, "optimize_parameters", spy)
+    prior_train.main(["-opt", str(write_opt(opt, tmp_path))])
+    assert seen == [(4, [1.0, 1.0, 0.0, 0.0])] * 2
+    assert (tmp_path / "experiments/pair/models/net_g_latest.pth").is_file()
+
+
 def test_problems_stop_training_before_it_starts(toy, tmp_path, monkeypatch, basicsr_log):
     from gpt4o_prior.cache import PriorCache, PriorSet
 
