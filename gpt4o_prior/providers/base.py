@@ -279,5 +279,7 @@ def _make_and_store(path: Any, data: bytes, src: str, key: str, *, cache: Any, s
     record = getattr(provider, "last_record", None)
     if record is not None:
         meta["record"] = record
-    cache.put(key, encode_png(prior), meta=meta, aligned=aligned, set_name=set_name, source_sha256=src,
-              source_name=path.name)
+    # a provider that registers its output itself keeps the output as made as the raw file, like a GPT answer
+    raw = getattr(provider, "last_unregistered", None)
+    cache.put(key, encode_png(prior if raw is None else raw), meta=meta, aligned=aligned, set_name=set_name,
+              source_sha256=src, source_name=path.name)

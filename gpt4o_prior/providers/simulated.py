@@ -224,7 +224,8 @@ class SimulatedProvider(OfflineProvider):
         seed: base seed.
         register: pass each simulated prior through :func:`gpt4o_prior.align.align_prior` against its input
             before it is stored, as ``gpt4o-prior generate`` / ``import`` do with GPT-image outputs by default
-            (the alignment's record goes into the entry's record under ``alignment``). False (the default)
+            (the alignment's record goes into the entry's record under ``alignment``; the cache keeps the
+            unregistered simulation as the raw output and the registered one as the prior). False (the default)
             stores the misaligned simulation as it is: what an ablation of misalignment needs.
         **strengths: keyword arguments of :func:`simulate_prior` (``max_shift_px=16``, ``detail=0``, ...).
 
@@ -256,6 +257,9 @@ class SimulatedProvider(OfflineProvider):
                 raise ValueError(f"SimulatedProvider: {k} must be >= 0, got {v}")
         self.output_size = None if output_size is None else [int(v) for v in output_size]
         self.last_record: dict[str, Any] | None = None
+        #: with ``register``: the last simulation before registration (the cache keeps it as the raw output,
+        #: as it keeps a GPT answer as returned); None otherwise.
+        self.last_unregistered: np.ndarray | None = None
 
     def params(self) -> dict[str, Any]:
         params = {"version": _VERSION, "seed": self.seed, **self.strengths, "output_size": self.output_size}
@@ -279,9 +283,11 @@ class SimulatedProvider(OfflineProvider):
             raise ValueError(f"image and target must have the same shape, got {image.shape} and {target.shape}")
         prior, record = simulate_prior(target, seed=self.image_seed(target), **self.strengths,
                                        output_size=None if self.output_size is None else tuple(self.output_size))
+        self.last_unregistered = None
         if self.register:
             from ..align import align_prior
 
+            self.last_unregistered = prior
             prior, record["alignment"] = align_prior(prior, image)
         self.last_record = record
         return prior, record

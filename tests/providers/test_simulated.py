@@ -121,3 +121,26 @@ def test_register_aligns_the_simulation_to_its_input():
     assert "alignment" not in raw.last_record
     m = 12  # away from the borders the warps filled
     assert psnr(b[m:-m, m:-m], clean[m:-m, m:-m]) > psnr(a[m:-m, m:-m], clean[m:-m, m:-m]) + 3
+
+
+def test_registered_set_keeps_the_simulation_as_made_as_its_raw_output(tmp_path):
+    """Like a GPT answer: raw = the misaligned output, prior = its registration to the input."""
+    from gpt4o_prior.cache import PriorCache, sha256_file
+    from gpt4o_prior.data import degrade, write_png
+    from gpt4o_prior.providers.base import fill_cache
+
+    clean = read_rgb(bundled_images("val")[3])
+    lq, gt = tmp_path / "lq" / "a.png", tmp_path / "gt" / "a.png"
+    write_png(lq, degrade(clean, "dehaze", seed=1))
+    write_png(gt, clean)
+    strengths = {**OFF, "max_shift_px": 8}
+    cache = PriorCache(tmp_path / "cache", durable=False)
+    out = fill_cache([lq], cache=cache, set_name="sim-reg", targets=lambda p: gt,
+                     provider=SimulatedProvider(seed=2, register=True, **strengths))
+    assert out["done"] == 1
+    entry = cache.find("sim-reg", sha256_file(lq))
+    made = SimulatedProvider(seed=2, **strengths).make(read_rgb(lq), target=clean)
+    registered = SimulatedProvider(seed=2, register=True, **strengths).make(read_rgb(lq), target=clean)
+    assert np.array_equal(read_rgb(entry.raw_path), made)
+    assert np.array_equal(cache.load_prior("sim-reg", lq), registered)
+    assert entry.meta["record"]["alignment"]["registered"]
