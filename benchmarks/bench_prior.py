@@ -22,7 +22,8 @@ Parts (``--part``, several allowed):
 Everything goes under ``--out`` (default ``bench_prior_out/``): ``work/seed<N>/`` (the demo's datasets, prior
 cache, options, BasicSR experiments and logs for that seed), ``results.json`` (one entry per run, keyed by task,
 seed, iterations and variant; a run whose entry exists is skipped, so the command is resumable), ``results.md``
-(the tables) and ``shift_<task>.png`` (the shift curves). ``--retrain`` ignores stored entries.
+(the tables), ``shift_<task>_<iters>.png`` (the shift curves) and ``dropout_<iters>.png`` (gain with the prior
+against the loss without it, per dropout setting). ``--retrain`` ignores stored entries.
 
 Usage:
     .venv/bin/python benchmarks/bench_prior.py --part main --tasks dehaze derain lowlight --seeds 10 --iters 500
@@ -309,6 +310,7 @@ def write_report(store: Store, out: Path) -> str:
                          + "\n".join(lines) + f"\n\nPlot: `{png.name}`\n")
         # dropout
         rows = []
+        points: dict[str, dict[str, list[tuple[float, float]]]] = {}  # task -> setting -> (loss, gain) per seed
         for task in tasks:
             b = pick(task, kind="baseline")
             evaluated = [r for r in rs if r["task"] == task and "no_prior_eval" in r]
@@ -323,6 +325,9 @@ def write_report(store: Store, out: Path) -> str:
                 fill = _drop_keys(r["dropout"]).get("dropout_fill") or (
                     "none" if str(r["dropout"]).startswith("pair") else "input")
                 own = loss0 if fill == "none" else loss1  # the no-prior mode the model was trained for
+                if r["aligned"]:
+                    points.setdefault(task, {}).setdefault(_drop_str(r["dropout"]), []).append(
+                        (own, r["psnr"] - base[0]))
                 rows.append(f"| {task} | {'aligned' if r['aligned'] else 'raw'} | {r['seed']} | "
                             f"{_drop_str(r['dropout'])} | {fill} | {base[0]:.2f} | {r['psnr']:.2f} "
                             f"({r['psnr'] - base[0]:+.2f}) | {ev['scale0']['psnr']:.2f} ({loss0:+.2f}) | "
@@ -338,9 +343,52 @@ def write_report(store: Store, out: Path) -> str:
                          "dB in its own no-prior mode |\n"
                          "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |\n"
                          + "\n".join(rows) + "\n")
+            png = out / f"dropout_{iters}.png"
+            _plot_dropout(png, iters, points)
+            parts.append(f"Plot: `{png.name}` (each setting's mean over its seeds, aligned priors)\n")
     text = "\n".join(parts)
     (out / "results.md").write_text(text)
     return text
+
+
+def _plot_dropout(path: Path, iters: int, points: dict[str, dict[str, list[tuple[float, float]]]]) -> None:
+    """Gain with the prior against the loss without it, one panel per task, one point per dropout setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t in TASKS if t in points]
+    settings = sorted({k for per_task in points.values() for k in per_task}, key=lambda k: (k.startswith("pair"), k))
+    colours = {k: f"C{n % 10}" for n, k in enumerate(settings)}
+
+    def label(setting: str) -> str:
+        head, _, fill = setting.partition("-")
+        fill = fill or ("none" if head == "pair" else "input")
+        return f"{'pair' if head == 'pair' else 'dropout ' + head}, fill {fill}"
+
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.0 * len(tasks) + 2.2, 3.6), dpi=120, squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for setting, vals in points[task].items():
+            x, y = statistics.mean(v[0] for v in vals), statistics.mean(v[1] for v in vals)
+            ax.scatter([x], [y], s=36, color=colours[setting], marker="s" if setting.startswith("pair") else "o",
+                       label=f"{label(setting)}")
+            ax.annotate(f"n={len(vals)}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6)
+        ax.axvspan(ax.get_xlim()[0], 0.3, color="green", alpha=0.07)
+        ax.axvline(0.3, color="k", ls=":", lw=1)
+        ax.set_xlabel("dB lost without the prior (own no-prior mode)")
+        ax.set_ylabel("dB gained with the prior")
+        ax.set_title(f"{task}, {iters} iterations")
+        ax.grid(alpha=0.3)
+    handles = {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(handles.values(), handles.keys(), loc="center right", fontsize=7,
+               title="shaded: goal (loss <= 0.3 dB)", title_fontsize=7)
+    fig.tight_layout(rect=(0, 0, 1 - 2.2 / (4.0 * len(tasks) + 2.2), 1))
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def _plot_shift(path: Path, task: str, iters: int, sim: list, base: list, shifts: list, combos: list) -> None:
