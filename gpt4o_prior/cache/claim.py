@@ -29,12 +29,30 @@ from typing import Any
 from .key import check_key
 from .locks import file_lock
 
-__all__ = ["Claim", "claim_is_stale", "DEFAULT_STALE_AFTER"]
+__all__ = ["Claim", "claim_is_stale", "busy_pause", "DEFAULT_STALE_AFTER"]
 
 #: Seconds after which a claim from a live (or remote) owner counts as stale: longer than any single request.
 DEFAULT_STALE_AFTER = 30 * 60.0
 
 _HOST = socket.gethostname()
+
+
+def busy_pause(waited: float, busy_timeout: float | None, poll_s: float) -> float | None:
+    """How long to sleep before looking again at a key another process has claimed; None: stop waiting.
+
+    The one waiting policy of the providers (``fill_cache`` and ``generate``): look every ``poll_s`` seconds,
+    for as long as the claim is held when ``busy_timeout`` is None, else until ``busy_timeout`` seconds have
+    passed (0: not at all).
+
+    Example:
+        >>> busy_pause(0.0, None, 0.5), busy_pause(9.8, 10.0, 0.5) < 0.21, busy_pause(10.0, 10.0, 0.5)
+        (0.5, True, None)
+    """
+    if busy_timeout is None:
+        return poll_s
+    if waited >= busy_timeout:
+        return None
+    return max(0.0, min(poll_s, busy_timeout - waited))
 
 
 def _mutex(folder: Path) -> contextlib.AbstractContextManager[None]:

@@ -215,6 +215,7 @@ def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvi
     from pathlib import Path
 
     from ..cache import PriorSet, request_key, sha256_bytes
+    from ..cache.claim import busy_pause
 
     cache.register_set(PriorSet(name=set_name, **provider.set_fields()))
     paths = [Path(p) for p in inputs]
@@ -234,10 +235,10 @@ def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvi
             key = request_key(**provider.key_fields(), input_sha256=src)
             claim, t0 = cache.claim(key), time.monotonic()
             while not claim.acquire():
-                waited = time.monotonic() - t0
-                if busy_timeout is not None and waited >= busy_timeout:
+                pause = busy_pause(time.monotonic() - t0, busy_timeout, busy_poll_s)
+                if pause is None:
                     break
-                time.sleep(busy_poll_s if busy_timeout is None else min(busy_poll_s, busy_timeout - waited))
+                time.sleep(pause)
             if not claim.held:
                 out["failed"][path.name] = (f"busy: another process held the claim on this input for "
                                             f"{time.monotonic() - t0:.0f} s; run again when it is done")

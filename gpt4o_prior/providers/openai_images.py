@@ -676,6 +676,7 @@ async def generate(inputs: Iterable[str | Path], *, cache: Any, set_name: str, p
         a :class:`GenerateSummary`.
     """
     from ..cache import PriorSet
+    from ..cache.claim import busy_pause
 
     retry = retry or RetryPolicy()
     price_table = price_table if price_table is not None else load_price_table()
@@ -742,12 +743,12 @@ async def generate(inputs: Iterable[str | Path], *, cache: Any, set_name: str, p
             # another live process holds the claim: wait outside the semaphore (our other inputs go on), then
             # look again; its answer is then found in the cache, or its released claim is ours
             waited = time.monotonic() - waited_since
-            if busy_timeout is not None and waited >= busy_timeout:
+            pause = busy_pause(waited, busy_timeout, busy_poll_s)
+            if pause is None:
                 outcome = ("busy", f"another process held the claim on this request for {waited:.0f} s "
                                    f"(--busy-timeout {busy_timeout:g}); run again when it is done")
                 break
-            pause = busy_poll_s if busy_timeout is None else min(busy_poll_s, busy_timeout - waited)
-            await asyncio.sleep(max(0.0, pause))
+            await asyncio.sleep(pause)
             async with active:
                 outcome = await _send(prepared)
         finish(name, *outcome)
