@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from gpt4o_prior.augment import default_dropout_fill
 from gpt4o_prior.demo import TASKS, DemoConfig, option_text, prepare_task, train_run
 from gpt4o_prior.providers.simulated import SimulatedProvider
 
@@ -158,23 +159,31 @@ def _drop_str(dropout: float | str) -> str:
 
 def _drop_arg(text: str) -> float | str:
     """``--dropouts`` values: a rate (fill ``input``), ``pair`` (fill ``none``), or either with ``-<fill>``."""
-    head, _, fill = text.partition("-")
-    if head != "pair":
-        float(head)  # a rate
-    if not fill:
-        return text if head == "pair" else float(head)
-    return text
+    _drop_parts(text)  # a bad value fails here, while the arguments are parsed
+    return text if "-" in text or text == "pair" else float(text)
+
+
+def _drop_parts(dropout: float | str) -> tuple[str, float | None, str | None]:
+    """``(dropout_mode, rate or None, dropout_fill as written or None)`` of a ``--dropouts`` value."""
+    if not isinstance(dropout, str):
+        return "sample", float(dropout), None
+    head, _, fill = dropout.partition("-")
+    return ("pair", None, fill or None) if head == "pair" else ("sample", float(head), fill or None)
 
 
 def _drop_keys(dropout: float | str) -> dict[str, Any]:
     """The ``prior:`` keys of a ``--dropouts`` value."""
-    if not isinstance(dropout, str):
-        return {"dropout": dropout}
-    head, _, fill = dropout.partition("-")
-    keys: dict[str, Any] = {"dropout_mode": "pair"} if head == "pair" else {"dropout": float(head)}
+    mode, rate, fill = _drop_parts(dropout)
+    keys: dict[str, Any] = {"dropout_mode": mode} if mode == "pair" else {"dropout": rate}
     if fill:
         keys["dropout_fill"] = fill
     return keys
+
+
+def _drop_fill(dropout: float | str) -> str:
+    """The fill a ``--dropouts`` value trains with (written, or its mode's default)."""
+    mode, _, fill = _drop_parts(dropout)
+    return fill or default_dropout_fill(mode)
 
 
 def _variant_sim(shift: float, fusion: str, aligned: bool, dropout: float | str) -> str:
@@ -322,8 +331,7 @@ def write_report(store: Store, out: Path) -> str:
                 ev = r["no_prior_eval"]
                 loss0 = base[0] - ev["scale0"]["psnr"]
                 loss1 = base[0] - ev["fill_input"]["psnr"]
-                fill = _drop_keys(r["dropout"]).get("dropout_fill") or (
-                    "none" if str(r["dropout"]).startswith("pair") else "input")
+                fill = _drop_fill(r["dropout"])
                 own = loss0 if fill == "none" else loss1  # the no-prior mode the model was trained for
                 if r["aligned"]:
                     points.setdefault(task, {}).setdefault(_drop_str(r["dropout"]), []).append(
@@ -363,9 +371,8 @@ def _plot_dropout(path: Path, iters: int, points: dict[str, dict[str, list[tuple
     colours = {k: f"C{n % 10}" for n, k in enumerate(settings)}
 
     def label(setting: str) -> str:
-        head, _, fill = setting.partition("-")
-        fill = fill or ("none" if head == "pair" else "input")
-        return f"{'pair' if head == 'pair' else 'dropout ' + head}, fill {fill}"
+        mode, rate, _ = _drop_parts(setting)
+        return f"{'pair' if mode == 'pair' else f'dropout {rate:g}'}, fill {_drop_fill(setting)}"
 
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.0 * len(tasks) + 2.2, 3.6), dpi=120, squeeze=False)
     for ax, task in zip(axes[0], tasks):
