@@ -8,7 +8,9 @@ version = {}
 exec((here / "gpt4o_prior" / "version.py").read_text(), version)
 
 CORE = ["torch>=2.1", "einops>=0.7", "numpy>=1.24", "pillow>=9.5", "timm>=0.9", "openai>=1.40", "tqdm>=4.60",
-        "opencv-python>=4.7"]  # opencv: registration in align.py (imported lazily)
+        "opencv-python>=4.7", "torchvision>=0.16"]
+# opencv: registration and dense alignment (align.py, dense_align.py, imported lazily);
+# torchvision: ops.deform_conv2d of the `deformable` fusion kind
 BASICSR = ["basicsr==1.4.2", "opencv-python>=4.7"]
 # MMagic 1.2.0 pins mmcv<2.2; mmcv-lite has no compiled ops (see mmagic_plugins/compat.py).
 # Install mmagic itself with --no-deps (README, Makefile): its full tree pulls mediapipe and numba.

@@ -8,6 +8,11 @@ flipped and rotated with ``lq`` and ``gt`` (BasicSR's own ``paired_random_crop``
 ``gt`` are exactly what ``PairedImageDataset`` would give for the same random state), then warped a little and
 dropped now and then (:func:`gpt4o_prior.augment.prior_training_views`).
 
+With ``prior_confidence: true`` (the default) each sample also gains ``prior_confidence``: the prior's per-pixel
+confidence from the cache, a ``(1, H, W)`` float tensor in [0, 1] (batched ``(B, 1, H, W)``), cropped, flipped,
+rotated, warped (0 where the warp fills in the border) and dropped (0) exactly as the prior; ones for priors
+cached without a confidence, zeros where a fallback stands in for a missing prior.
+
 Priors come from a :class:`gpt4o_prior.cache.PriorCache`, found by the content hash of each input file. At
 construction every input is checked against the cache (hashes only), so a missing prior stops training before
 it starts, unless ``prior_fallback`` is ``input`` or ``zeros``.
@@ -26,7 +31,7 @@ from basicsr.utils import FileClient, bgr2ycbcr, imfrombytes, img2tensor, rgb2yc
 from basicsr.utils.registry import DATASET_REGISTRY
 from torchvision.transforms.functional import normalize
 
-from gpt4o_prior.augment import prior_training_views
+from gpt4o_prior.augment import FlipRot, apply_flip_rot, prior_training_views
 
 from .prior_option import dataset_prior_kwargs
 from .registration import register
@@ -97,10 +102,27 @@ class _PriorSource:
                     f"prior: {{fallback: input}} (or prior_fallback: input) to use the input where a prior is "
                     f"missing.")
 
-    def _load_prior(self, lq_path: str) -> np.ndarray:
-        """The prior of ``lq_path`` as BasicSR holds images: (H, W, 3) float32 BGR in [0, 1]."""
-        rgb = self.prior_cache.load_prior(self.prior_opt["set"], lq_path, fallback=self.prior_opt["fallback"])
-        return np.ascontiguousarray(rgb[..., ::-1], dtype=np.float32) / 255.0
+    def _load_prior(self, lq_path: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The prior of ``lq_path`` as BasicSR holds images, (H, W, 3) float32 BGR in [0, 1], and its confidence
+        (H, W) float32 in [0, 1] (None with ``prior_confidence: false``)."""
+        kw = self.prior_opt
+        out = self.prior_cache.load_prior(kw["set"], lq_path, fallback=kw["fallback"],
+                                          with_confidence=kw["confidence"])
+        rgb, conf = out if kw["confidence"] else (out, None)
+        prior = np.ascontiguousarray(rgb[..., ::-1], dtype=np.float32) / 255.0
+        return prior, (None if conf is None else np.array(conf, dtype=np.float32))
+
+    @staticmethod
+    def _confidence_to_tensor(conf: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(conf, dtype=np.float32))[None]  # (1, H, W)
+
+    def _add_prior(self, item: dict, *, y_convert) -> dict:
+        """Untransformed item (validation, test): the prior (and its confidence) of ``item['lq_path']``."""
+        prior, conf = self._load_prior(item["lq_path"])
+        item["prior"] = self._prior_to_tensor(prior, y_convert=y_convert)
+        if conf is not None:
+            item["prior_confidence"] = self._confidence_to_tensor(conf)
+        return item
 
     def _prior_to_tensor(self, prior: np.ndarray, *, y_convert) -> Any:
         if self.opt.get("color") == "y":
@@ -118,13 +140,15 @@ class PriorPairedImageDataset(_PriorSource, PairedImageDataset):
     Args:
         opt: BasicSR dataset options: those of ``PairedImageDataset`` plus ``prior_cache``, ``prior_set`` and
             optional ``prior_fallback``, ``prior_check``, ``prior_dropout``, ``prior_dropout_fill``,
-            ``prior_dropout_mode``, ``prior_warp``, ``prior_max_shift``, ``prior_max_rotation``, ``prior_max_scale``.
+            ``prior_dropout_mode``, ``prior_warp``, ``prior_max_shift``, ``prior_max_rotation``, ``prior_max_scale``,
+            ``prior_confidence``.
 
     Returns (per item):
-        dict with ``lq``, ``gt``, ``prior`` (tensors ``(C, H, W)``), ``lq_path``, ``gt_path``. In training,
-        with ``prior_dropout_fill: none`` also ``prior_keep`` (a 0-d float tensor, 0 = run this sample without
-        its prior); with ``prior_dropout_mode: pair`` also ``prior_dropped`` (the sample's dropped prior) and,
-        for fill ``none``, ``prior_dropped_keep`` (0).
+        dict with ``lq``, ``gt``, ``prior`` (tensors ``(C, H, W)``), ``lq_path``, ``gt_path``, and (unless
+        ``prior_confidence: false``) ``prior_confidence`` (``(1, H, W)``, transformed like ``prior``). In
+        training, with ``prior_dropout_fill: none`` also ``prior_keep`` (a 0-d float tensor, 0 = run this sample
+        without its prior); with ``prior_dropout_mode: pair`` also ``prior_dropped`` (the sample's dropped prior),
+        ``prior_dropped_confidence`` (zeros) and, for fill ``none``, ``prior_dropped_keep`` (0).
     """
 
     def __init__(self, opt: dict):
@@ -133,23 +157,27 @@ class PriorPairedImageDataset(_PriorSource, PairedImageDataset):
 
     def __getitem__(self, index: int) -> dict:
         if self.opt["phase"] != "train":  # no augmentation: BasicSR's own item, plus the prior
-            item = super().__getitem__(index)
-            item["prior"] = self._prior_to_tensor(self._load_prior(item["lq_path"]), y_convert=bgr2ycbcr)
-            return item
+            return self._add_prior(super().__getitem__(index), y_convert=bgr2ycbcr)
         if self.file_client is None:
             self.file_client = FileClient(self.io_backend_opt.pop("type"), **self.io_backend_opt)
         scale = self.opt["scale"]
         gt_path, lq_path = self.paths[index]["gt_path"], self.paths[index]["lq_path"]
         img_gt = imfrombytes(self.file_client.get(gt_path, "gt"), float32=True)
         img_lq = imfrombytes(self.file_client.get(lq_path, "lq"), float32=True)
-        prior = self._load_prior(lq_path)
-        # the prior is lq-sized: crop it with lq, then flip / rotate all three alike (BasicSR's own functions)
-        img_gt, (img_lq, prior) = paired_random_crop(img_gt, [img_lq, prior], self.opt["gt_size"], scale, gt_path)
-        img_gt, img_lq, prior = augment([img_gt, img_lq, prior], self.opt["use_hflip"], self.opt["use_rot"])
+        prior, conf = self._load_prior(lq_path)
+        # the prior (and its confidence) is lq-sized: crop it with lq, then flip / rotate all alike (BasicSR's own
+        # functions; the confidence, (H, W), gets the flip / rotation BasicSR drew, from our apply_flip_rot)
+        lqs = [img_lq, prior] + ([] if conf is None else [conf])
+        img_gt, lqs = paired_random_crop(img_gt, lqs, self.opt["gt_size"], scale, gt_path)
+        img_lq, prior = lqs[0], lqs[1]
+        (img_gt, img_lq, prior), status = augment([img_gt, img_lq, prior], self.opt["use_hflip"],
+                                                  self.opt["use_rot"], return_status=True)
+        if conf is not None:
+            conf = apply_flip_rot(lqs[2], FlipRot(*status))
         kw = self.prior_opt
         views = prior_training_views(prior, lq=img_lq, mode=kw["dropout_mode"], dropout=kw["dropout"],
                                      fill=kw["dropout_fill"], warp=kw["warp"], max_shift=kw["max_shift"],
-                                     max_rotation=kw["max_rotation"], max_scale=kw["max_scale"])
+                                     max_rotation=kw["max_rotation"], max_scale=kw["max_scale"], confidence=conf)
         if self.opt.get("color") == "y":
             img_gt = bgr2ycbcr(img_gt, y_only=True)[..., None]
             img_lq = bgr2ycbcr(img_lq, y_only=True)[..., None]
@@ -160,10 +188,14 @@ class PriorPairedImageDataset(_PriorSource, PairedImageDataset):
         item = {"lq": img_lq, "gt": img_gt, "prior": self._prior_to_tensor(views.prior, y_convert=bgr2ycbcr),
                 "lq_path": lq_path, "gt_path": gt_path}
         # the drop flags / second view: PriorSRModel hands them to the network (prior_keep) or doubles the batch
+        if views.confidence is not None:
+            item["prior_confidence"] = self._confidence_to_tensor(views.confidence)
         if views.keep is not None:
             item["prior_keep"] = torch.tensor(views.keep)
         if views.dropped is not None:
             item["prior_dropped"] = self._prior_to_tensor(views.dropped, y_convert=bgr2ycbcr)
+        if views.dropped_confidence is not None:
+            item["prior_dropped_confidence"] = self._confidence_to_tensor(views.dropped_confidence)
         if views.dropped_keep is not None:
             item["prior_dropped_keep"] = torch.tensor(views.dropped_keep)
         return item
@@ -174,11 +206,12 @@ class PriorSingleImageDataset(_PriorSource, SingleImageDataset):
     """``SingleImageDataset`` (inputs only, no ground truth) plus the aligned ``prior`` of each input.
 
     Args:
-        opt: options of ``SingleImageDataset`` plus ``prior_cache``, ``prior_set``, optional ``prior_fallback``
-            and ``prior_check``.
+        opt: options of ``SingleImageDataset`` plus ``prior_cache``, ``prior_set``, optional ``prior_fallback``,
+            ``prior_check`` and ``prior_confidence``.
 
     Returns (per item):
-        dict with ``lq``, ``prior`` (tensors ``(C, H, W)``) and ``lq_path``.
+        dict with ``lq``, ``prior`` (tensors ``(C, H, W)``), ``prior_confidence`` (``(1, H, W)``; not with
+        ``prior_confidence: false``) and ``lq_path``.
     """
 
     def __init__(self, opt: dict):
@@ -186,7 +219,5 @@ class PriorSingleImageDataset(_PriorSource, SingleImageDataset):
         self._init_prior(opt, list(self.paths))
 
     def __getitem__(self, index: int) -> dict:
-        item = super().__getitem__(index)
         # SingleImageDataset converts lq with rgb2ycbcr for color: y; the prior follows lq exactly
-        item["prior"] = self._prior_to_tensor(self._load_prior(item["lq_path"]), y_convert=rgb2ycbcr)
-        return item
+        return self._add_prior(super().__getitem__(index), y_convert=rgb2ycbcr)

@@ -6,8 +6,12 @@ Everything else is ``SRModel``'s: losses, EMA, validation, metrics, saving. What
   a training batch that also carries ``prior_dropped`` (``dropout_mode: pair``) is doubled: each sample once with
   its prior and once dropped, so the loss averages both; ``prior_keep`` flags (``dropout_fill: none``) reach the
   network as ``prior_keep=``, so a dropped sample runs through the host alone;
+* ``data['prior_confidence']`` (the prior's per-pixel confidence, (B, 1, H, W), which the prior datasets yield
+  unless ``prior: {confidence: false}``) reaches the network as ``confidence=`` wherever the prior does
+  (training, both halves of a ``pair`` batch, validation, ``test()``, the EMA network, the ensemble); a batch
+  without it runs as before (the prior trusted everywhere);
 * ``test()`` runs an 8-fold flip / rotation ensemble when ``val: {self_ensemble: true}``, transforming the prior
-  exactly as the input;
+  (and its confidence) exactly as the input;
 * ``path.pretrain_network_g`` may be a checkpoint of the bare host (no prior branch): its weights are found under
   ``params`` / ``params_ema`` (or at the top level), loaded into the host, and one report is logged. Training stops
   with an error when the host's own weights did not load. The EMA network starts from the loaded weights, branch
@@ -80,6 +84,7 @@ class PriorSRModel(SRModel):
 
     prior: torch.Tensor | None = None
     prior_keep: torch.Tensor | None = None  # (B,): 0 runs that sample without its prior (dropout_fill none)
+    prior_confidence: torch.Tensor | None = None  # (B, 1, H, W) in [0, 1], or None: trust the prior everywhere
 
     # ------------------------------------------------------------------ building
     def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
@@ -175,9 +180,11 @@ class PriorSRModel(SRModel):
                            "(PriorPairedImageDataset / PriorSingleImageDataset, or the top-level prior: line)")
         self.prior = data["prior"].to(self.device)
         keep = data.get("prior_keep")
+        conf = data.get("prior_confidence")
         if "prior_dropped" in data:  # dropout_mode pair: each sample with its prior and dropped
             n = self.prior.shape[0]
-            self.prior = torch.cat([self.prior, data["prior_dropped"].to(self.device)])
+            dropped = data["prior_dropped"].to(self.device)
+            self.prior = torch.cat([self.prior, dropped])
             self.lq = torch.cat([self.lq, self.lq])
             if hasattr(self, "gt"):
                 self.gt = torch.cat([self.gt, self.gt])
@@ -185,11 +192,18 @@ class PriorSRModel(SRModel):
             if keep is not None or dropped_keep is not None:
                 keep = torch.cat([torch.ones(n) if keep is None else keep,
                                   torch.ones(n) if dropped_keep is None else dropped_keep])
+            dropped_conf = data.get("prior_dropped_confidence")
+            if conf is not None or dropped_conf is not None:  # a half without one: trusted everywhere (ones)
+                ones = torch.ones(n, 1, *dropped.shape[-2:])
+                conf = torch.cat([(ones if conf is None else conf).to(self.device),
+                                  (ones if dropped_conf is None else dropped_conf).to(self.device)])
         self.prior_keep = None if keep is None else keep.to(self.device, torch.float32)
+        self.prior_confidence = None if conf is None else conf.to(self.device, torch.float32)
 
     @contextmanager
     def _feeding_prior(self) -> Iterator[None]:
-        """While inside, calling ``net_g`` / ``net_g_ema`` with ``lq`` alone passes ``prior=self.prior``.
+        """While inside, calling ``net_g`` / ``net_g_ema`` with ``lq`` alone passes ``prior=self.prior`` (and
+        ``prior_keep`` / ``confidence`` when the batch carries them).
 
         This lets SRModel's own ``optimize_parameters`` and ``test`` run unchanged (they call ``net(lq)``).
         """
@@ -198,6 +212,8 @@ class PriorSRModel(SRModel):
                 kwargs = {**kwargs, "prior": self.prior}
                 if self.prior_keep is not None and "prior_keep" not in kwargs:
                     kwargs["prior_keep"] = self.prior_keep
+                if self.prior_confidence is not None and "confidence" not in kwargs:
+                    kwargs["confidence"] = self.prior_confidence
             return args, kwargs
 
         nets = [self.get_bare_model(self.net_g)] + ([self.net_g_ema] if hasattr(self, "net_g_ema") else [])
@@ -220,12 +236,17 @@ class PriorSRModel(SRModel):
             super().test()
 
     def test_selfensemble(self) -> None:
-        """Average the outputs over the 8 flips / rotations, applied alike to the input and the prior."""
+        """Average the outputs over the 8 flips / rotations, applied alike to the input, the prior and its
+        confidence."""
         net = self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g
         net.eval()
+        conf = self.prior_confidence
         with torch.no_grad():
-            outs = [undo_flip_rot(net(apply_flip_rot(self.lq, op), prior=apply_flip_rot(self.prior, op)), op)
-                    for op in ALL_FLIP_ROTS]
+            outs = []
+            for op in ALL_FLIP_ROTS:
+                kw = {} if conf is None else {"confidence": apply_flip_rot(conf, op)}
+                y = net(apply_flip_rot(self.lq, op), prior=apply_flip_rot(self.prior, op), **kw)
+                outs.append(undo_flip_rot(y, op))
         self.output = torch.stack(outs).mean(0)
         if not hasattr(self, "net_g_ema"):
             self.net_g.train()

@@ -28,6 +28,9 @@ warp           ``0.5``      training: probability of a small random affine warp 
 max_shift      ``2.0``      warp: largest shift in pixels
 max_rotation   ``1.0``      warp: largest rotation in degrees
 max_scale      ``0.02``     warp: largest relative zoom
+confidence     ``true``     load each prior's per-pixel confidence from the cache, move it with the prior and
+                            pass it to the network (fusion updates scaled by it); ``false``: none (trust the
+                            prior everywhere, the behaviour before confidence maps existed)
 fusion         ``sft``      fusion block name (``gpt4o_prior.fusion``)
 at             ``auto``     attach points: ``auto`` or a list of module paths of the host
 encoder        ``~``        prior encoder options (a mapping of keyword arguments), default encoder when ~
@@ -74,6 +77,8 @@ def _check_prior_mapping(prior: Any) -> dict:
     fallback = prior.get("fallback", "error")
     if fallback not in FALLBACKS:
         raise PriorOptionError(f"option 'prior.fallback' must be one of {FALLBACKS}, got {fallback!r}")
+    if not isinstance(prior.get("confidence", True), bool):
+        raise PriorOptionError(f"option 'prior.confidence' must be true or false, got {prior['confidence']!r}")
     return dict(prior)
 
 
@@ -85,15 +90,15 @@ def dataset_prior_kwargs(dataset_opt: Mapping[str, Any]) -> dict:
 
     Returns:
         dict with keys ``cache, set, fallback, check, dropout, dropout_fill, dropout_mode, warp, max_shift,
-        max_rotation, max_scale``.
+        max_rotation, max_scale, confidence``.
 
     Raises:
         PriorOptionError: ``prior_cache`` or ``prior_set`` missing, or a bad value.
 
     Example:
         >>> kw = dataset_prior_kwargs({"name": "v", "prior_cache": "priors", "prior_set": "s"})
-        >>> kw["set"], kw["dropout"], kw["warp"], kw["fallback"]
-        ('s', 0.1, 0.5, 'error')
+        >>> kw["set"], kw["dropout"], kw["warp"], kw["fallback"], kw["confidence"]
+        ('s', 0.1, 0.5, 'error', True)
     """
     from gpt4o_prior import augment
 
@@ -101,7 +106,7 @@ def dataset_prior_kwargs(dataset_opt: Mapping[str, Any]) -> dict:
     defaults = {"fallback": "error", "check": True, "dropout": augment.PRIOR_DROPOUT, "dropout_fill": None,
                 "dropout_mode": "sample",
                 "warp": augment.WARP_PROB, "max_shift": augment.MAX_SHIFT, "max_rotation": augment.MAX_ROTATION,
-                "max_scale": augment.MAX_SCALE}
+                "max_scale": augment.MAX_SCALE, "confidence": True}
     out = {}
     for key in DATA_KEYS:
         value = dataset_opt.get(f"prior_{key}", defaults.get(key))
@@ -113,6 +118,9 @@ def dataset_prior_kwargs(dataset_opt: Mapping[str, Any]) -> dict:
     if out["fallback"] not in FALLBACKS:
         raise PriorOptionError(f"dataset '{name}': option 'prior_fallback' must be one of {FALLBACKS}, "
                                f"got {out['fallback']!r}")
+    if not isinstance(out["confidence"], bool):
+        raise PriorOptionError(f"dataset '{name}': option 'prior_confidence' must be true or false, "
+                               f"got {out['confidence']!r}")
     if out["dropout_mode"] not in augment.DROPOUT_MODES:
         raise PriorOptionError(f"dataset '{name}': option 'prior_dropout_mode' must be one of "
                                f"{augment.DROPOUT_MODES}, got {out['dropout_mode']!r}")

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-__all__ = ["fit_to_size", "undo_fit", "align_prior", "choose_size", "fit_matrix", "API_SIZES", "FIT_MODES",
+__all__ = ["fit_to_size", "undo_fit", "align_prior", "align_with_confidence", "choose_size", "fit_matrix", "API_SIZES", "FIT_MODES",
            "MOTIONS", "structure_map"]
 
 #: Sizes (width, height) the GPT-image edit API returns on all models.
@@ -380,7 +380,8 @@ def align_prior(prior: np.ndarray, input: np.ndarray, *, record: dict[str, Any] 
         ``undo`` ("fit", "resize" or "none"), ``registered`` (the registration was applied), ``fallback`` (it was
         tried and rejected), ``reason``, ``motion``, ``matrix`` (3x3, input pixel centres -> undone-prior pixel
         centres; identity when not registered), ``quality`` (structure NCC of the result), ``quality_before``,
-        ``scale``, ``rotation_deg``, ``shift_px``, ``valid_fraction``, ``time_ms``.
+        ``scale``, ``rotation_deg``, ``shift_px``, ``valid_fraction``, ``time_ms``; a rejected registration also
+        leaves ``quality_rejected`` and ``rejected_matrix`` (what was found, for diagnostics).
 
     Shape:
         prior (H', W', 3), input (H, W, 3) -> aligned (H, W, 3).
@@ -472,6 +473,9 @@ def align_prior(prior: np.ndarray, input: np.ndarray, *, record: dict[str, Any] 
     if reason is not None:
         if info["quality"] is not None:
             info["quality_rejected"] = info["quality"]
+        if m_work is not None and np.all(np.isfinite(m_work)):  # what was found, for diagnostics
+            m_rej = np.linalg.inv(s_full) @ m_work @ s_full
+            info["rejected_matrix"] = [[round(float(v), 6) for v in row] for row in m_rej]
         info.update(fallback=True, reason=reason, quality=round(q0, 4), valid_fraction=1.0)
         info["time_ms"] = round((time.perf_counter() - t0) * 1e3, 2)
         return base, info
@@ -482,3 +486,42 @@ def align_prior(prior: np.ndarray, input: np.ndarray, *, record: dict[str, Any] 
                 scale=round(scale, 5), rotation_deg=round(rot, 4), shift_px=round(shift, 3))
     info["time_ms"] = round((time.perf_counter() - t0) * 1e3, 2)
     return aligned, info
+
+
+# ------------------------------------------------------------------------------------------- dense + confidence
+def align_with_confidence(prior: np.ndarray, input: np.ndarray, *, record: dict[str, Any] | None = None,
+                          register: bool = True, dense: bool = True, motion: str = "affine",
+                          dense_options: dict[str, Any] | None = None, **global_options: Any
+                          ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The whole alignment: :func:`align_prior` (undo the fit, register globally), then
+    :func:`gpt4o_prior.dense_align.dense_align` (a smooth dense flow and a per-pixel confidence).
+
+    Args:
+        prior, input, record, register, motion: as for :func:`align_prior`.
+        dense: run the dense step (False: the confidence is 1 everywhere, as caches made before it assumed).
+        dense_options: keyword arguments of ``dense_align`` (``work_side``, ``preset``, ...).
+        **global_options: further keyword arguments of :func:`align_prior`.
+
+    Returns:
+        ``(aligned, confidence, info)``: the (H, W, 3) uint8 prior, an (H, W) float32 confidence in [0, 1] and the
+        record of :func:`align_prior` with ``info["dense"]`` (the dense step's record, or None when off).
+
+    Shape:
+        prior (H', W', 3), input (H, W, 3) -> aligned (H, W, 3), confidence (H, W).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> scene = (rng.random((40, 40, 3)) * 255).astype(np.uint8)
+        >>> aligned, conf, info = align_with_confidence(scene, scene)
+        >>> aligned.shape, conf.shape, info["dense"]["version"]
+        ((40, 40, 3), (40, 40), 1)
+    """
+    from .dense_align import dense_align
+
+    base, info = align_prior(prior, input, record=record, register=register, motion=motion, **global_options)
+    if not dense:
+        info["dense"] = None
+        return base, np.ones(base.shape[:2], np.float32), info
+    aligned, confidence, info["dense"] = dense_align(base, input, **(dense_options or {}))
+    info["time_ms"] = round(info["time_ms"] + info["dense"]["time_ms"], 2)
+    return aligned, confidence, info

@@ -8,11 +8,14 @@ modules and code are untouched: ``PriorNet.detach()`` removes the hooks and give
 How a forward with a prior runs: the encoder turns the prior image into multi-scale features once; each hooked
 module's output ``feat`` (B, C, H, W) is fused with the level whose stride is nearest the point's own, brought to
 ``feat``'s geometry (resized to ``ceil(x_size / stride)`` and, where the host padded its input, padded the same way
-at the bottom / right).
+at the bottom / right). A confidence map given with the prior (``confidence=``, of the prior image's size) is
+averaged down to each encoder level's size and brought to each point's geometry the same way; each block gates its
+update by it.
 """
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,6 +26,8 @@ from torch import nn
 
 from .checks import check_same_batch, check_shape
 from .encoder import PriorEncoder, nearest_level
+from .fusion.confidence import check_confidence
+from .fusion.gate import gate_update
 from .fusion.registry import create_fusion, get_fusion_class
 
 __all__ = ["attach_prior", "auto_attach_points", "PriorNet", "PriorBranch", "AttachPoint", "HostLoadReport"]
@@ -83,6 +88,7 @@ class _Context:
     def __init__(self, owner: nn.Module):
         self.owner = owner
         self.feats: list[torch.Tensor] | None = None
+        self.confidence: list[torch.Tensor] | None = None  # per encoder level, as feats
         self.scale = 1.0
         self.input_size: tuple[int, int] | None = None
 
@@ -112,12 +118,44 @@ def _fit(prior: torch.Tensor, input_size, feat_size, stride: float) -> torch.Ten
     return prior
 
 
+def _confidence_levels(confidence: torch.Tensor, feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The confidence map at the size of each encoder level: averaged over each level pixel's area where the level
+    is smaller (as the encoder's strided convolutions summarise the prior), resized bilinearly otherwise."""
+    levels, done = [], {}
+    h, w = confidence.shape[-2:]
+    for feat in feats:
+        size = tuple(feat.shape[-2:])
+        if size not in done:
+            if size == (h, w):
+                done[size] = confidence
+            elif size[0] <= h and size[1] <= w:
+                done[size] = F.adaptive_avg_pool2d(confidence, size)
+            else:
+                done[size] = F.interpolate(confidence, size=size, mode="bilinear", align_corners=False)
+        levels.append(done[size])
+    return levels
+
+
+def _takes_confidence(block: nn.Module) -> bool:
+    """Whether ``block``'s forward accepts a ``confidence`` keyword (by name, or through ``**kwargs``)."""
+    try:
+        params = inspect.signature(block.forward).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: apply the gate outside, which is always right
+        return False
+    return any(p.kind is p.VAR_KEYWORD or (p.name == "confidence" and p.kind is not p.POSITIONAL_ONLY)
+               for p in params)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The branch
 
 
 class _PointFusion(nn.Module):
-    """One attach point: its fusion block, and the forward hook (a bound method, so ``deepcopy`` re-binds it)."""
+    """One attach point: its fusion block, and the forward hook (a bound method, so ``deepcopy`` re-binds it).
+
+    A block whose ``forward`` takes ``confidence`` gates its own update; for one that does not (a user's block),
+    the hook gates ``feat + confidence * (block(feat) - feat)`` itself. Which is decided once, here.
+    """
 
     def __init__(self, point: AttachPoint, block: nn.Module, ctx: _Context, input_level: bool):
         super().__init__()
@@ -125,6 +163,7 @@ class _PointFusion(nn.Module):
         self.point = point
         self.input_level = input_level
         self.ctx = ctx
+        self.takes_confidence = _takes_confidence(block)
 
     def hook(self, module: nn.Module, args: tuple, output: Any):
         ctx = self.ctx
@@ -137,11 +176,20 @@ class _PointFusion(nn.Module):
                 "Choose other modules with attach_prior(..., at=[...])"
             )
         prior = ctx.feats[self.point.level]
+        kw = {}
         if self.input_level:
             size = args[0].shape[-2:]
-            fused = self.block(output, prior=_fit(prior, ctx.input_size, size, 1.0), input_size=size)
+            kw.update(prior=_fit(prior, ctx.input_size, size, 1.0), input_size=size)
         else:
-            fused = self.block(output, prior=_fit(prior, ctx.input_size, output.shape[-2:], self.point.stride))
+            kw.update(prior=_fit(prior, ctx.input_size, output.shape[-2:], self.point.stride))
+        conf = None
+        if ctx.confidence is not None:  # gates the block's update at the block's output
+            conf = _fit(ctx.confidence[self.point.level], ctx.input_size, output.shape[-2:], self.point.stride)
+            if self.takes_confidence:
+                kw["confidence"] = conf
+        fused = self.block(output, **kw)
+        if conf is not None and not self.takes_confidence:
+            fused = gate_update(output, fused, conf.to(output.dtype))
         scale = ctx.scale
         if isinstance(scale, torch.Tensor):  # per sample (prior_keep): 0 leaves that sample's features alone
             return output + (fused - output) * scale.to(output.dtype).view(-1, *([1] * (output.dim() - 1)))
@@ -192,6 +240,8 @@ class PriorNet(nn.Module):
     Shape:
         - x: what the host takes, usually (B, C, H, W)
         - prior: (B, prior_channels, H', W'), an image in the same value range as ``x``; any H', W'
+        - confidence: (B, 1, H', W') or (B, H', W') in [0, 1], optional (``None``: trust the prior everywhere);
+          usually of the prior's size, any size is resized
         - output: what the host returns
 
     Example:
@@ -202,6 +252,9 @@ class PriorNet(nn.Module):
         ['1']
         >>> x, p = torch.rand(2, 3, 12, 12), torch.rand(2, 3, 24, 24)
         >>> torch.allclose(net(x, prior=p), host(x))  # the identity at initialisation
+        True
+        >>> conf = torch.zeros(2, 1, 24, 24)  # the prior's confidence map; zero: trust it nowhere
+        >>> torch.equal(net(x, prior=p, confidence=conf), host(x))  # exactly the host, trained or not
         True
         >>> sorted(net.state_dict())[:2]
         ['branch.encoder.blocks.0.dw.bias', 'branch.encoder.blocks.0.dw.weight']
@@ -231,16 +284,26 @@ class PriorNet(nn.Module):
 
     # -- forward --------------------------------------------------------------------------------------------------
 
-    def forward(self, x: Any, prior: torch.Tensor | None = None, *, prior_keep: torch.Tensor | None = None,
-                **kwargs) -> Any:
+    def forward(self, x: Any, prior: torch.Tensor | None = None, *, confidence: torch.Tensor | None = None,
+                prior_keep: torch.Tensor | None = None, **kwargs) -> Any:
         """Run the host; with ``prior`` (and ``prior_scale != 0``) its attach points are fused with the prior.
 
         Args:
             x: the host's input.
             prior: the prior image (B, prior_channels, H', W') or ``None`` for the host alone.
+            confidence: optional per-pixel trust in the prior, (B, 1, H', W') or (B, H', W') in [0, 1], as the prior
+                cache stores it beside the aligned prior (from its dense alignment). It is averaged down to each
+                encoder level and brought to each attach point's geometry as the prior features are; every block's
+                update is scaled by it (0 = the host's own features there). ``None`` trusts the prior everywhere.
+                Ignored when ``prior`` is ``None``.
             prior_keep: optional (B,) tensor of per-sample weights, 1 = use the prior, 0 = this sample's features
-                stay exactly the host's (prior dropout with ``dropout_fill: none``); multiplies ``prior_scale``.
+                stay exactly the host's (prior dropout with ``dropout_fill: none``); multiplies ``prior_scale``
+                (and the confidence: a point outputs ``feat + prior_scale * prior_keep * confidence * (fused -
+                feat)``).
             **kwargs: passed on to the host.
+
+        Raises:
+            ValueError: a prior, confidence or prior_keep of the wrong shape or batch size; the message names it.
         """
         if self._detached:
             raise RuntimeError("this PriorNet was detached from its host; use the host that detach() returned")
@@ -257,19 +320,23 @@ class PriorNet(nn.Module):
             check_same_batch(x, prior, ("x", "prior"))
             if x.is_floating_point():
                 prior = prior.to(x.dtype)
-        ctx = self._ctx
-        ctx.feats = self.branch.encode(prior)
-        if prior_keep is not None:
+        if confidence is not None:
+            confidence = check_confidence(confidence)
+            check_same_batch(prior, confidence, ("prior", "confidence"))
+            confidence = confidence.to(device=prior.device,
+                                       dtype=prior.dtype if prior.is_floating_point() else torch.float32)
+        if prior_keep is not None:  # every input checked before the context is set
             check_shape(prior_keep, ["B"], "prior_keep")
             check_same_batch(prior, prior_keep, ("prior", "prior_keep"))
-            ctx.scale = prior_keep.to(prior.device, torch.float32) * scale
-        else:
-            ctx.scale = scale
+        ctx = self._ctx
+        ctx.scale = scale if prior_keep is None else prior_keep.to(prior.device, torch.float32) * scale
         ctx.input_size = tuple(x.shape[-2:]) if isinstance(x, torch.Tensor) and x.dim() >= 2 else None
         try:
+            ctx.feats = self.branch.encode(prior)
+            ctx.confidence = None if confidence is None else _confidence_levels(confidence, ctx.feats)
             return self.host(x, **kwargs)
         finally:
-            ctx.feats = None
+            ctx.feats = ctx.confidence = None
 
     # -- parameters and checkpoints -------------------------------------------------------------------------------
 

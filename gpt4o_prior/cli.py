@@ -84,7 +84,8 @@ STATS_EXAMPLES = """examples:
 ALIGN_EXAMPLES = """examples:
   # align priors stored without an aligned copy (undo the recorded resize/pad):
   gpt4o-prior align --cache priors/ --set ohaze-gpt
-  # realign all of a set's priors, registering each to its input:
+  # realign all of a set's priors, registering each to its input, then aligning it densely and storing its
+  # per-pixel confidence beside it (--no-dense: global registration only, no confidence map):
   gpt4o-prior align --cache priors/ --set ohaze-gpt --inputs data/ohaze/hazy --force"""
 
 
@@ -126,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--provider", default="openai", choices=["openai", "classical", "simulated"],
                    help="where priors come from (default: openai)")
     g.add_argument("--targets", default=None, help="folder of clean targets, same file names (simulated only)")
+    g.add_argument("--preset", default="mild", choices=["mild", "generative", "harsh"],
+                   help="simulated only: strength of the simulated errors (mild: the light default; generative: "
+                        "calibrated to real generative outputs; harsh: worse than them)")
     _add_openai_settings(g)
     r = g.add_argument_group("run")
     r.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: 8)")
@@ -138,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only undo the resize/pad of each answer; skip registration (much less CPU; run "
                         "`gpt4o-prior align --inputs DIR --force` later to register). With --provider simulated: "
                         "store the misaligned simulation as it is")
+    r.add_argument("--no-dense", action="store_true",
+                   help="register globally only: skip the dense alignment step and its per-pixel confidence map "
+                        "(the priors then read as confidence 1 everywhere, as before the dense step)")
     r.add_argument("--workers", type=int, default=0,
                    help="processes for image work (encode, decode, align, write); 0: threads in this process "
                         "(default), -1: one per core (at most 8). Use it on many-core machines at high concurrency")
@@ -190,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--label", default="released-gpt", help="the set's label (default: released-gpt)")
     i.add_argument("--model", default=None, help="the model that made the priors, if known (recorded only)")
     i.add_argument("--no-register", action="store_true", help="only undo the size change, no registration")
+    i.add_argument("--no-dense", action="store_true",
+                   help="register globally only: no dense alignment step, no confidence map")
     i.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     a = sub.add_parser("align", formatter_class=_RAW, epilog=ALIGN_EXAMPLES, help="(re)align a set's priors",
@@ -199,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--inputs", default=None, help="the input folder: also register each prior to its input")
     a.add_argument("--force", action="store_true", help="realign priors that are aligned already")
     a.add_argument("--no-register", action="store_true", help="only undo the size change, no registration")
+    a.add_argument("--no-dense", action="store_true",
+                   help="register globally only: no dense alignment step; the realigned priors get no confidence map "
+                        "(an old one is removed with its aligned prior)")
 
     v = sub.add_parser("verify", formatter_class=_RAW, epilog=VERIFY_EXAMPLES, help="check every cache entry",
                        description="Check hashes, sizes and sidecars of every entry (--quarantine: move broken ones aside\n"
@@ -294,6 +306,7 @@ async def _run_generate(generate, inputs, cache, args, provider, client, retry, 
         return await generate(inputs, cache=cache, set_name=args.set_name, provider=provider, client=client,
                               concurrency=args.concurrency, max_cost=args.max_cost, retry=retry, price_table=table,
                               progress=not args.no_progress, register=not args.no_register,
+                              dense=not args.no_register and not args.no_dense,
                               workers=args.workers, busy_timeout=args.busy_timeout)
     finally:
         await client.close()
@@ -336,7 +349,9 @@ def _generate_offline(args: argparse.Namespace, inputs: list[Path], cache: Any) 
         targets = None
     else:
         # registered to its input by default, as API answers are (--no-register keeps the raw simulation)
-        provider = get_provider("simulated", register=not args.no_register)
+        provider = get_provider("simulated", register=not args.no_register, preset=args.preset)
+        if args.no_dense:
+            provider.dense = False  # global registration only (also drops the dense version from the key)
         if not args.targets:
             return _err("--provider simulated needs --targets DIR (the clean images, same file names)")
         tdir = Path(args.targets)
@@ -419,7 +434,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     cache = PriorCache(args.cache)
     report = import_folder(args.priors_dir, inputs_dir=args.inputs, cache=cache, set_name=args.set_name,
                            template=args.template, label=args.label, model=args.model,
-                           register=not args.no_register, progress=not args.no_progress)
+                           register=not args.no_register, dense=not args.no_register and not args.no_dense,
+                           progress=not args.no_progress)
     print(report)
     return report.exit_code
 
@@ -444,7 +460,7 @@ def _cmd_align(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
-    from .align import align_prior, undo_fit
+    from .align import align_with_confidence, undo_fit
     from .cache import PriorCache, sha256_file
     from .providers.openai_images import list_images
 
@@ -453,7 +469,8 @@ def _cmd_align(args: argparse.Namespace) -> int:
     by_sha: dict[str, Path] = {}
     if args.inputs:
         by_sha = {sha256_file(p): p for p in list_images(args.inputs)}
-    aligned_n, skipped, missing, scores = 0, 0, [], []
+    aligned_n, skipped, missing, scores, confs = 0, 0, [], [], []
+    dense = not args.no_register and not args.no_dense
     for entry in cache.iter_entries():
         if entry.status != "ok" or entry.raw_path is None:
             continue
@@ -469,7 +486,12 @@ def _cmd_align(args: argparse.Namespace) -> int:
             path = by_sha.get(src)
             if path is not None:
                 image = np.asarray(Image.open(path).convert("RGB"))
-                back, record = align_prior(prior, image, record=transform, register=not args.no_register)
+                back, confidence, record = align_with_confidence(prior, image, record=transform,
+                                                                 register=not args.no_register, dense=dense)
+                if record.get("dense") is None:
+                    confidence = None  # no dense step: no confidence file (the prior reads as confidence 1)
+                else:
+                    confs.append(float(record["dense"].get("confidence_mean", float(confidence.mean()))))
                 score = (record or {}).get("quality")
                 if isinstance(score, (int, float)):
                     scores.append(float(score))
@@ -478,12 +500,15 @@ def _cmd_align(args: argparse.Namespace) -> int:
                 continue
             else:
                 back = undo_fit(prior, transform)
-                record = {"fit": transform, "undo": "fit", "registered": False, "reason": "aligned without --inputs"}
-            cache.put_aligned(entry.key, np.ascontiguousarray(back), alignment=record, set_name=args.set_name,
-                              source_sha256=src)
+                confidence = None
+                record = {"fit": transform, "undo": "fit", "registered": False, "dense": None,
+                          "reason": "aligned without --inputs"}
+            cache.put_aligned(entry.key, np.ascontiguousarray(back), alignment=record, confidence=confidence,
+                              set_name=args.set_name, source_sha256=src)
             aligned_n += 1
     print(f"set {args.set_name}: aligned {aligned_n}, already aligned {skipped}"
           + (f", mean alignment quality {sum(scores) / len(scores):.3f}" if scores else "")
+          + (f", mean confidence {sum(confs) / len(confs):.3f}" if confs else "")
           + (f"; {len(missing)} need --inputs (no send transform recorded)" if missing else ""))
     for name in missing:
         print(f"  not aligned: {name}")

@@ -14,8 +14,9 @@ from __future__ import annotations
 __all__ = ["DATA_KEYS", "NET_KEYS", "FALLBACKS"]
 
 DATA_KEYS = ("cache", "set", "fallback", "check", "dropout", "dropout_fill", "dropout_mode", "warp", "max_shift",
-             "max_rotation", "max_scale")
-"""Keys used by the data side: the prior cache and set, the missing-prior fallback, the check, the augmentation."""
+             "max_rotation", "max_scale", "confidence")
+"""Keys used by the data side: the prior cache and set, the missing-prior fallback, the check, the augmentation,
+and whether the prior's per-pixel confidence map is loaded and handed to the network."""
 
 NET_KEYS = ("fusion", "at", "encoder", "prior_scale", "fusion_args", "freeze_host")
 """Keys passed to the network that gains the prior branch."""

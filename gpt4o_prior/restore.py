@@ -129,7 +129,7 @@ def blend_window(length: int, *, ramp_start: int, ramp_end: int, dtype=None) -> 
 
 
 def tiled_forward(fn: Callable[..., torch.Tensor], x: torch.Tensor, *, prior: torch.Tensor | None = None,
-                  tile: int = 256, overlap: int = 32) -> torch.Tensor:
+                  tile: int = 256, overlap: int = 32, confidence: torch.Tensor | None = None) -> torch.Tensor:
     """Run ``fn`` over overlapping tiles of ``x`` (and ``prior``, cut at the same places) and blend the results.
 
     An image no larger than ``tile`` in both directions is passed whole, so the result is then exactly ``fn``'s.
@@ -137,18 +137,20 @@ def tiled_forward(fn: Callable[..., torch.Tensor], x: torch.Tensor, *, prior: to
     overlap can still differ slightly from a whole-image run near tile borders.
 
     Args:
-        fn: called as ``fn(x_tile, prior=prior_tile)`` (or ``fn(x_tile)`` when ``prior`` is None); returns a
-            tensor with the tile's size times an integer scale (1 for restoration).
+        fn: called as ``fn(x_tile, prior=prior_tile)`` (or ``fn(x_tile)`` when ``prior`` is None; with
+            ``confidence``, ``fn(x_tile, prior=prior_tile, confidence=confidence_tile)``); returns a tensor with the
+            tile's size times an integer scale (1 for restoration).
         x: the input batch.
         prior: the aligned prior, same height and width as ``x``, or None.
         tile: tile size in input pixels.
         overlap: overlap between neighbouring tiles in input pixels (< ``tile``).
+        confidence: the prior's per-pixel confidence, cut like the prior, or None (only with ``prior``).
 
     Returns:
         ``fn``'s output for the whole image.
 
     Shape:
-        - x: ``(B, C, H, W)``; prior: ``(B, C', H, W)``.
+        - x: ``(B, C, H, W)``; prior: ``(B, C', H, W)``; confidence: ``(B, 1, H, W)``.
         - output: ``(B, C_out, s H, s W)`` for the scale ``s`` ``fn`` applies.
 
     Example:
@@ -163,12 +165,18 @@ def tiled_forward(fn: Callable[..., torch.Tensor], x: torch.Tensor, *, prior: to
     b, _, h, w = x.shape
     if prior is not None:
         check_shape(prior, [b, "C", h, w], "prior")
+    if confidence is not None:
+        if prior is None:
+            raise ValueError("tiled_forward: confidence needs a prior")
+        check_shape(confidence, [b, 1, h, w], "confidence")
 
-    def call(xt, pt):
-        return fn(xt) if pt is None else fn(xt, prior=pt)
+    def call(xt, pt, ct=None):
+        if pt is None:
+            return fn(xt)
+        return fn(xt, prior=pt) if ct is None else fn(xt, prior=pt, confidence=ct)
 
     if h <= tile and w <= tile:
-        return call(x, prior)
+        return call(x, prior, confidence)
     ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
     out = weight = None
     scale = None
@@ -178,7 +186,8 @@ def tiled_forward(fn: Callable[..., torch.Tensor], x: torch.Tensor, *, prior: to
             tw = min(tile, w)
             xt = x[..., y0:y0 + th, x0:x0 + tw]
             pt = None if prior is None else prior[..., y0:y0 + th, x0:x0 + tw]
-            yt = call(xt, pt)
+            ct = None if confidence is None else confidence[..., y0:y0 + th, x0:x0 + tw]
+            yt = call(xt, pt, ct)
             if scale is None:
                 scale = yt.shape[-1] // tw
                 if scale < 1 or yt.shape[-2] != th * scale or yt.shape[-1] != tw * scale:
@@ -295,7 +304,8 @@ def _to_tensor(img: np.ndarray, device) -> torch.Tensor:
 
 
 def restore_image(net: torch.nn.Module, image: np.ndarray, *, prior: np.ndarray | None = None, tile: int = 256,
-                  overlap: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
+                  overlap: int = 32, device: str | torch.device = "cpu",
+                  confidence: np.ndarray | None = None) -> np.ndarray:
     """Restore one RGB image (with its aligned prior for a prior network), as BasicSR's validation does.
 
     Values go in as float in [0, 1] and come out clamped and rounded to 8 bits (BasicSR's ``tensor2img``).
@@ -306,6 +316,8 @@ def restore_image(net: torch.nn.Module, image: np.ndarray, *, prior: np.ndarray 
         prior: (H, W, 3) uint8 RGB, or None for a network without a prior branch.
         tile, overlap: tiled inference for images larger than ``tile``.
         device: where to run.
+        confidence: (H, W) float in [0, 1], the prior's confidence from the cache, passed to the network as
+            ``confidence=`` (B, 1, H, W); None: the network is called without it (the prior trusted everywhere).
 
     Returns:
         (H', W', 3) uint8 RGB.
@@ -327,8 +339,15 @@ def restore_image(net: torch.nn.Module, image: np.ndarray, *, prior: np.ndarray 
             raise ValueError(f"prior must be uint8 with the image's shape {image.shape}, got {prior.shape} "
                              f"{prior.dtype}: store aligned priors in the cache (`gpt4o-prior align`)")
         p = _to_tensor(prior, device)
+    c = None
+    if confidence is not None:
+        confidence = np.asarray(confidence, dtype=np.float32)
+        if prior is None or confidence.shape != image.shape[:2]:
+            raise ValueError(f"confidence must be an (H, W) map beside a prior, with the image's size "
+                             f"{image.shape[:2]}, got {confidence.shape}")
+        c = torch.from_numpy(np.ascontiguousarray(confidence))[None, None].to(device)
     with torch.no_grad():
-        y = tiled_forward(net, x, prior=p, tile=tile, overlap=overlap)
+        y = tiled_forward(net, x, prior=p, tile=tile, overlap=overlap, confidence=c)
     y = y[0].clamp_(0, 1).mul_(255.0).round_().byte().permute(1, 2, 0).cpu().numpy()
     return np.ascontiguousarray(y)
 
@@ -361,7 +380,9 @@ def offline_provider_for_set(pset: Any):
     elif pset.provider == "simulated":
         from .providers.simulated import SimulatedProvider
 
-        kwargs = {k: v for k, v in params.items() if k != "version"}
+        kwargs = {k: v for k, v in params.items() if k not in ("version", "register")}
+        if params.get("register"):  # "align_prior(affine)" or "align_prior(affine)+dense(vN)"
+            kwargs.update(register=True, dense="+dense" in str(params["register"]))
         provider = SimulatedProvider(**kwargs)
     else:
         return None
@@ -480,6 +501,7 @@ def restore_folder(input_dir: str | os.PathLike, *, opt: str | os.PathLike | dic
     inputs = list_inputs(input_dir)
     net = build_network(options, checkpoint, param_key=param_key, device=device)
     prior_cfg = options.get("prior") or {}
+    use_conf = bool(prior_cfg.get("confidence", True)) if isinstance(prior_cfg, dict) else True
     pcache = None
     filled = 0
     if _is_prior_net(net) and not no_prior:
@@ -502,10 +524,15 @@ def restore_folder(input_dir: str | os.PathLike, *, opt: str | os.PathLike | dic
     t0 = time.perf_counter()
     for path in it:
         image = read_rgb(path)
-        prior = None if pcache is None else pcache.load_prior(set_name, path)
+        prior = conf = None
+        if pcache is not None and use_conf:  # as BasicSR's validation feeds it (prior: {confidence: false}: not)
+            prior, conf = pcache.load_prior(set_name, path, with_confidence=True)
+        elif pcache is not None:
+            prior = pcache.load_prior(set_name, path)
         if max(image.shape[:2]) > tile:
             result.tiles.append(path.name)
-        restored = restore_image(net, image, prior=prior, tile=tile, overlap=tile_overlap, device=device)
+        restored = restore_image(net, image, prior=prior, tile=tile, overlap=tile_overlap, device=device,
+                                 confidence=conf)
         result.outputs.append(write_png(out / f"{path.stem}.png", restored))
     result.seconds = time.perf_counter() - t0
     return result

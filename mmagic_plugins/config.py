@@ -6,9 +6,10 @@
   with the branch keys of ``prior`` (``fusion``, ``at``, ...) unless the model already sets them;
 * rewrites the pipeline of every dataloader's dataset (``train_dataloader``, ``val_dataloader``,
   ``test_dataloader``, lists of them, through dataset wrappers): ``LoadPrior`` right after ``LoadImageFromFile(key='img')``,
-  ``'prior'`` added to the keys of the shared geometric transforms (:data:`KEYED_GEOMETRIC`),
-  ``PairedRandomCrop`` replaced by ``PriorPairedRandomCrop``, ``PriorAugment`` before ``PackInputs`` in training,
-  and ``'prior'`` packed by ``PackInputs``. A pipeline that already has ``LoadPrior`` is left as written.
+  ``'prior'`` (and its confidence ``'prior_confidence'``) added to the keys of the shared geometric transforms
+  (:data:`KEYED_GEOMETRIC`), ``PairedRandomCrop`` replaced by ``PriorPairedRandomCrop``, ``PriorAugment`` before
+  ``PackInputs`` in training, and ``'prior'`` (and ``'prior_confidence'``) packed by ``PackInputs``. A pipeline
+  that already has ``LoadPrior`` is left as written.
 
 :class:`~mmagic_plugins.runner.PriorRunner` applies it to the config it is built from; call it yourself to see or
 save the written-out config. Keys of ``prior`` (all but ``cache`` and ``set`` optional; the same keys as the
@@ -31,6 +32,9 @@ warp           ``0.5``      training: probability of a small random affine warp 
 max_shift      ``2.0``      warp: largest shift in pixels
 max_rotation   ``1.0``      warp: largest rotation in degrees
 max_scale      ``0.02``     warp: largest relative zoom
+confidence     ``True``     load each prior's per-pixel confidence from the cache, move it with the prior and
+                            pass it to the generator (fusion updates scaled by it); ``False``: none (trust the
+                            prior everywhere, the behaviour before confidence maps existed)
 fusion         ``sft``      fusion block name (``gpt4o_prior.fusion``)
 at             ``auto``     attach points: ``auto`` or a list of module paths of the generator
 encoder        ``None``     None (default encoder), a timm model name, or ``PriorEncoder`` keyword arguments
@@ -83,7 +87,8 @@ def check_prior_settings(prior: Any) -> dict:
         A dict copy.
 
     Raises:
-        PriorConfigError: not a mapping, an unknown key, ``cache`` or ``set`` missing, a bad ``fallback``.
+        PriorConfigError: not a mapping, an unknown key, ``cache`` or ``set`` missing, a bad ``fallback``,
+            ``confidence`` not a bool.
 
     Example:
         >>> check_prior_settings(dict(cache='priors/', set='ohaze-gpt'))
@@ -105,6 +110,8 @@ def check_prior_settings(prior: Any) -> dict:
                                    "set='<prior set name>')")
     if prior.get("fallback", "error") not in FALLBACKS:
         raise PriorConfigError(f"prior.fallback must be one of {FALLBACKS}, got {prior.get('fallback')!r}")
+    if not isinstance(prior.get("confidence", True), bool):
+        raise PriorConfigError(f"prior.confidence must be True or False, got {prior['confidence']!r}")
     mode = prior.get("dropout_mode", "sample")
     if mode not in augment.DROPOUT_MODES:
         raise PriorConfigError(f"prior.dropout_mode must be one of {augment.DROPOUT_MODES}, got {mode!r}")
@@ -130,7 +137,7 @@ def prior_pipeline(pipeline: list, *, cache: str, set: str, training: bool = Fal
                    dropout_fill: str | None = None, dropout_mode: str = "sample",
                    warp: float = augment.WARP_PROB, max_shift: float = augment.MAX_SHIFT,
                    max_rotation: float = augment.MAX_ROTATION, max_scale: float = augment.MAX_SCALE,
-                   where: str = "pipeline") -> list:
+                   confidence: bool = True, where: str = "pipeline") -> list:
     """Return a copy of an MMagic pipeline (a list of transform dicts) that also loads and carries the prior.
 
     Args:
@@ -140,6 +147,9 @@ def prior_pipeline(pipeline: list, *, cache: str, set: str, training: bool = Fal
         dropout, dropout_fill, dropout_mode, warp, max_shift, max_rotation, max_scale: for ``PriorAugment``
             (``dropout_mode='pair'`` also packs ``prior_dropped``; ``dropout_fill`` ``'none'`` (the default with
             ``'pair'``) packs the ``*_keep`` flags as meta keys).
+        confidence: ``LoadPrior`` also loads the prior's confidence (``prior_confidence``), which joins ``prior``
+            in the keys of the geometric transforms and is packed (with ``prior_dropped_confidence`` in ``pair``
+            mode); ``False``: ``LoadPrior(..., confidence=False)`` and nothing of it anywhere.
         where: the pipeline's name, for error messages.
 
     Returns:
@@ -156,8 +166,12 @@ def prior_pipeline(pipeline: list, *, cache: str, set: str, training: bool = Fal
         >>> [s['type'] for s in prior_pipeline(p, cache='priors/', set='s', training=True)]
         ['LoadImageFromFile', 'LoadPrior', 'LoadImageFromFile', 'Flip', 'PriorPairedRandomCrop', 'PriorAugment', 'PackInputs']
         >>> prior_pipeline(p, cache='priors/', set='s')[3]['keys']
+        ['img', 'gt', 'prior', 'prior_confidence']
+        >>> prior_pipeline(p, cache='priors/', set='s', confidence=False)[3]['keys']
         ['img', 'gt', 'prior']
     """
+    if not isinstance(confidence, bool):
+        raise PriorConfigError(f"{where}: confidence must be True or False, got {confidence!r}")
     steps = [copy.deepcopy(dict(s)) for s in pipeline]
     names = [_bare(_type_name(s.get("type", ""))) for s in steps]
     if "LoadPrior" in names:
@@ -169,10 +183,11 @@ def prior_pipeline(pipeline: list, *, cache: str, set: str, training: bool = Fal
     if "PackInputs" not in names:
         raise PriorConfigError(f"{where}: no PackInputs to pack the prior with; write the pipeline with "
                                "PackInputs(keys=['img', 'prior']) yourself")
+    moved = ["prior", "prior_confidence"] if confidence else ["prior"]  # a prior pixel and its confidence together
     out: list = []
     for i, (name, step) in enumerate(zip(names, steps)):
         if name in KEYED_GEOMETRIC and "img" in (_keys_of(step) or []):
-            step["keys"] = _keys_of(step) + ["prior"]
+            step["keys"] = _keys_of(step) + [k for k in moved if k not in _keys_of(step)]
         elif name == "PairedRandomCrop":
             step["type"] = "PriorPairedRandomCrop"
         elif name == "PackInputs":
@@ -183,8 +198,9 @@ def prior_pipeline(pipeline: list, *, cache: str, set: str, training: bool = Fal
                                 max_shift=max_shift, max_rotation=max_rotation, max_scale=max_scale,
                                 dropout_mode=dropout_mode))
             packed = ["prior", "prior_dropped"] if pair else ["prior"]
+            confs = [f"{k}_confidence" for k in packed] if confidence else []
             keys = _keys_of(step) or ["merged", "img"]
-            step["keys"] = keys + [k for k in packed if k not in keys]
+            step["keys"] = keys + [k for k in packed + confs if k not in keys]
             meta = step.get("meta_keys") or []
             meta = [meta] if isinstance(meta, str) else list(meta)
             wanted = [f"{k}_{m}" for k in packed for m in ("channel_order", "color_type")]
@@ -192,12 +208,16 @@ def prior_pipeline(pipeline: list, *, cache: str, set: str, training: bool = Fal
                 wanted += [f"{k}_keep" for k in packed]
             step["meta_keys"] = meta + [k for k in wanted if k not in meta]
         elif i > load[0] and "img" in (_keys_of(step) or []) and name not in KEYED_GEOMETRIC:
+            also = " and 'prior_confidence'" if confidence else ""
             print_log(f"{where}: left the prior out of {name}(keys={_keys_of(step)}); if {name} moves pixels "
-                      "(a crop, a warp), add 'prior' to its keys so the prior stays aligned with img",
+                      f"(a crop, a warp), add 'prior'{also} to its keys so the prior stays aligned with img",
                       logger="current", level=30)
         out.append(step)
         if i == load[0]:
-            out.append(dict(type="LoadPrior", cache=str(cache), set=str(set), fallback=fallback))
+            load_prior = dict(type="LoadPrior", cache=str(cache), set=str(set), fallback=fallback)
+            if not confidence:  # LoadPrior loads the confidence by default
+                load_prior["confidence"] = False
+            out.append(load_prior)
     return out
 
 

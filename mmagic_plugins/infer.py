@@ -4,7 +4,8 @@
 
 :func:`inference_config` turns a training config into a test-only one: the test set is every image in
 ``inputs``; its pipeline loads the input as the config's validation pipeline does (same channel order), loads the
-prior (``LoadPrior``, from the config's ``prior`` setting or its own ``LoadPrior`` step) and packs both; the
+prior (``LoadPrior``, from the config's ``prior`` setting or its own ``LoadPrior`` step) with its confidence
+(unless that step says ``confidence=False``) and packs them; the
 evaluator is :class:`~mmagic_plugins.save_outputs.SaveRestored`; MMagic's visualisation hook, which needs
 ground truth, is left out.
 """
@@ -56,6 +57,8 @@ def inference_config(cfg: Any, *, inputs: str | Path, out_dir: str | Path, check
         >>> new = inference_config(cfg, inputs='in/', out_dir='out/')
         >>> [s['type'] for s in new['test_dataloader']['dataset']['pipeline']]
         ['LoadImageFromFile', 'LoadPrior', 'PackInputs']
+        >>> new['test_dataloader']['dataset']['pipeline'][-1]['keys']
+        ['img', 'prior', 'prior_confidence']
     """
     cfg = apply_prior(cfg) if "prior" in cfg else copy.deepcopy(cfg)
     steps = _steps(cfg, "test_dataloader") or _steps(cfg, "val_dataloader")
@@ -63,10 +66,17 @@ def inference_config(cfg: Any, *, inputs: str | Path, out_dir: str | Path, check
     if not load_img:
         raise ValueError("inference_config: the config's test / val pipeline has no LoadImageFromFile(key='img') "
                          "to copy; add one")
-    pipeline = [load_img[0]] + [s for s in steps if _bare(_type_name(s.get("type"))) == "LoadPrior"][:1]
-    keys = ["img"] + (["prior"] if len(pipeline) == 2 else [])
-    pipeline.append(dict(type="PackInputs", keys=keys,
-                         meta_keys=["prior_channel_order", "prior_color_type"] if len(keys) == 2 else []))
+    load_prior = [s for s in steps if _bare(_type_name(s.get("type"))) == "LoadPrior"][:1]
+    pipeline = [load_img[0]] + load_prior
+    keys, meta = ["img"], []
+    if load_prior:
+        step = load_prior[0]
+        prior_key = step.get("prior_key", "prior")
+        keys.append(prior_key)
+        meta = [f"{prior_key}_channel_order", f"{prior_key}_color_type"]
+        if step.get("confidence", True):  # LoadPrior's default: the confidence comes with the prior
+            keys.append(step.get("confidence_key") or f"{prior_key}_confidence")
+    pipeline.append(dict(type="PackInputs", keys=keys, meta_keys=meta))
     cfg["test_dataloader"] = dict(
         batch_size=1, num_workers=0, persistent_workers=False, drop_last=False,
         sampler=dict(type="DefaultSampler", shuffle=False),

@@ -4,6 +4,9 @@ MMagic's ``BaseEditModel.forward`` keeps ``inputs['img']`` and drops every other
 ``PackInputs(keys=['img', 'prior'])`` never reaches the generator. ``PriorEditModel`` wraps the generator with
 :func:`gpt4o_prior.attach.attach_prior` and hands ``inputs['prior']`` to it in the ``tensor``, ``predict`` and
 ``loss`` modes; everything else (losses, data preprocessing, output destruction) is ``BaseEditModel``'s.
+The prior's per-pixel confidence, packed as ``inputs['prior_confidence']`` (``LoadPrior`` loads it unless
+``prior = dict(..., confidence=False)``), reaches the generator as ``confidence=`` wherever the prior does; the
+model makes it a non-image key of its ``DataPreprocessor`` (stacked, never normalised or channel-swapped).
 
 Checkpoints: a checkpoint of the plain MMagic model (``generator.<host key>``) loads into the wrapped model
 (``generator.host.<host key>``): the keys are mapped on load, the count is logged, and the prior branch keeps its
@@ -60,10 +63,14 @@ class PriorEditModel(BaseEditModel):
 
     Inputs (``forward``): ``inputs`` is the dict ``{'img': (B, 3, H, W), 'prior': (B, 3, H, W)}`` that MMagic's
     ``DataPreprocessor`` makes of ``PackInputs(keys=['img', 'prior'])``, both normalised alike; a bare tensor
-    is ``img`` alone.
+    is ``img`` alone. An optional ``'prior_confidence'`` entry, (B, 1, H, W) in [0, 1] (``PackInputs(keys=[...,
+    'prior_confidence'])``), is the prior's per-pixel confidence: the generator gets it as ``confidence=`` (each
+    fusion update scaled by it; 0 = the host's own features there). Without it the prior is trusted everywhere.
 
     Shape:
-        img ``(B, 3, H, W)``, prior ``(B, 3, H', W')`` (the same value range as img); output ``(B, 3, H, W)``.
+        img ``(B, 3, H, W)``, prior ``(B, 3, H', W')`` (the same value range as img), prior_confidence
+        ``(B, 1, H', W')`` (the prior's size; smaller by the preprocessor's padding, which it is zero-padded
+        to); output ``(B, 3, H, W)``.
 
     Example:
         >>> from mmengine.registry import init_default_scope
@@ -75,6 +82,8 @@ class PriorEditModel(BaseEditModel):
         ...     pixel_loss=dict(type='L1Loss'), data_preprocessor=dict(type='DataPreprocessor')))
         >>> x = torch.rand(1, 3, 16, 16)
         >>> model(dict(img=x, prior=torch.rand(1, 3, 16, 16))).shape
+        torch.Size([1, 3, 16, 16])
+        >>> model(dict(img=x, prior=torch.rand(1, 3, 16, 16), prior_confidence=torch.rand(1, 1, 16, 16))).shape
         torch.Size([1, 3, 16, 16])
     """
 
@@ -107,14 +116,31 @@ class PriorEditModel(BaseEditModel):
             self.generator.freeze_host()
         self.host_load_report: dict | None = None
         self._register_load_state_dict_pre_hook(self._map_bare_generator)
+        self._confidence_non_image()
+
+    @property
+    def confidence_keys(self) -> tuple[str, str]:
+        """The ``inputs`` keys of the prior's confidence and of the dropped prior's (``dropout_mode='pair'``)."""
+        return f"{self.prior_key}_confidence", f"{self.prior_key}_dropped_confidence"
+
+    def _confidence_non_image(self) -> None:
+        """Make the confidence keys non-image keys of this model's ``DataPreprocessor`` (only stacked: a
+        confidence is no image to normalise by the images' mean / std or to channel-convert). Set on this
+        instance: MMagic's ``non_image_keys=`` argument would extend the list its class shares."""
+        pre = self.data_preprocessor
+        keys = getattr(pre, "_NON_IMAGE_KEYS", None)
+        if isinstance(keys, list):
+            pre._NON_IMAGE_KEYS = keys + [k for k in self.confidence_keys if k not in keys]
 
     # ------------------------------------------------------------------------------------------------ forward
     def forward(self, inputs: torch.Tensor | dict, data_samples: Any = None, mode: str = "tensor", **kwargs):
         """``BaseEditModel.forward`` with ``inputs['prior']`` passed on to the generator as ``prior=``.
 
         Args:
-            inputs: ``{'img': (B, 3, H, W), 'prior': (B, 3, H', W')}`` or an ``img`` tensor. In ``loss`` mode
-                a ``'prior_dropped'`` entry (``dropout_mode='pair'``) adds a second pass with it as the prior;
+            inputs: ``{'img': (B, 3, H, W), 'prior': (B, 3, H', W')}`` or an ``img`` tensor; an optional
+                ``'prior_confidence'`` (B, 1, H', W') goes with the prior as ``confidence=``. In ``loss`` mode
+                a ``'prior_dropped'`` entry (``dropout_mode='pair'``) adds a second pass with it as the prior
+                (and ``'prior_dropped_confidence'``, if packed, as its confidence);
                 the losses returned are the means of both passes. Also in ``loss`` mode, meta keys
                 ``prior_keep`` / ``prior_dropped_keep`` of ``data_samples`` (``dropout_fill='none'``) reach the
                 generator as ``prior_keep=`` (0: that sample runs without its prior).
@@ -126,21 +152,23 @@ class PriorEditModel(BaseEditModel):
 
         Raises:
             PriorInputMissingError: no prior in ``inputs`` and ``require_prior`` is set.
-            ValueError: the prior's shape does not fit ``img``.
+            ValueError: the prior's or its confidence's shape does not fit ``img`` / the prior.
         """
         if not isinstance(inputs, dict):
-            return self._forward_one(inputs, None, None, data_samples, mode, kwargs)
+            return self._forward_one(inputs, None, None, None, data_samples, mode, kwargs)
         if "img" not in inputs:
             raise KeyError(f"PriorEditModel: inputs has no 'img' (keys: {sorted(inputs)})")
         key, dropped = self.prior_key, inputs.get(f"{self.prior_key}_dropped")
+        conf_key, dropped_conf_key = self.confidence_keys
         train = mode == "loss"
-        first = self._forward_one(inputs["img"], inputs.get(key), self._keep(data_samples, f"{key}_keep", train),
-                                  data_samples, mode, kwargs)
+        first = self._forward_one(inputs["img"], inputs.get(key), inputs.get(conf_key),
+                                  self._keep(data_samples, f"{key}_keep", train), data_samples, mode, kwargs)
         if dropped is None or not train:
             return first
         # dropout_mode 'pair': a second pass with the dropped prior; the losses are the means of both passes
-        second = self._forward_one(inputs["img"], dropped, self._keep(data_samples, f"{key}_dropped_keep", train),
-                                   data_samples, mode, kwargs)
+        second = self._forward_one(inputs["img"], dropped, inputs.get(dropped_conf_key),
+                                   self._keep(data_samples, f"{key}_dropped_keep", train), data_samples, mode,
+                                   kwargs, prior_name=f"{key}_dropped")
         return {k: (v + second[k]) / 2 for k, v in first.items()}
 
     @staticmethod
@@ -157,9 +185,29 @@ class PriorEditModel(BaseEditModel):
             flags.extend(value if isinstance(value, (list, tuple)) else [value])
         return torch.tensor(flags, dtype=torch.float32)
 
-    def _forward_one(self, img: torch.Tensor, prior: torch.Tensor | None, keep: torch.Tensor | None,
-                     data_samples: Any, mode: str, kwargs: dict):
+    def _confidence(self, conf: torch.Tensor, prior: torch.Tensor, name: str) -> torch.Tensor:
+        """``conf`` checked against its prior, (B, 1, H', W') in the prior's dtype; zero-padded at the bottom /
+        right where the preprocessor padded the prior (and img) but not the confidence (a non-image key)."""
+        where = f"inputs['{name}_confidence']"
+        if conf.dim() == 3:  # (B, H, W)
+            conf = conf.unsqueeze(1)
+        check_shape(conf, ["B", 1, "H", "W"], where)
+        check_same_batch(prior, conf, (f"inputs['{name}']", where))
+        (h, w), (ph, pw) = conf.shape[-2:], prior.shape[-2:]
+        divisor = int(getattr(self.data_preprocessor, "pad_size_divisor", 1) or 1)
+        if not (0 <= ph - h < divisor and 0 <= pw - w < divisor):
+            raise ValueError(f"PriorEditModel: {where} is {(h, w)} but inputs['{name}'] is {(ph, pw)}: a prior and "
+                             f"its confidence must be moved alike; add '{name}_confidence' to the keys of every "
+                             f"transform that moves '{name}' (crops, flips, resizes)")
+        if (h, w) != (ph, pw):
+            conf = torch.nn.functional.pad(conf, (0, pw - w, 0, ph - h))  # the padding is no prior: trust 0
+        return conf.to(device=prior.device, dtype=prior.dtype)
+
+    def _forward_one(self, img: torch.Tensor, prior: torch.Tensor | None, conf: torch.Tensor | None,
+                     keep: torch.Tensor | None, data_samples: Any, mode: str, kwargs: dict, *,
+                     prior_name: str | None = None):
         kwargs = dict(kwargs)
+        name = prior_name or self.prior_key
         if prior is None:
             if self.require_prior:
                 raise PriorInputMissingError(
@@ -170,9 +218,11 @@ class PriorEditModel(BaseEditModel):
                     "mmagic_plugins.train; MMagic 1.2.0's tools/train.py ignores it). To run the generator "
                     "without a prior, set model.require_prior=False.")
         else:
-            check_shape(prior, ["B", 3, "H", "W"], f"inputs['{self.prior_key}']")
-            check_same_batch(img, prior, ("inputs['img']", f"inputs['{self.prior_key}']"))
+            check_shape(prior, ["B", 3, "H", "W"], f"inputs['{name}']")
+            check_same_batch(img, prior, ("inputs['img']", f"inputs['{name}']"))
             kwargs["prior"] = prior.to(dtype=img.dtype)
+            if conf is not None:  # the prior's per-pixel trust: each fusion update is scaled by it
+                kwargs["confidence"] = self._confidence(conf, kwargs["prior"], name)
             if keep is not None:
                 kwargs["prior_keep"] = keep.to(img.device)
         return super().forward(img, data_samples, mode=mode, **kwargs)

@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gpt4o_prior.attach import HostLoadReport, PriorNet, attach_prior, auto_attach_points
@@ -280,3 +281,127 @@ def test_upsampling_host_takes_a_high_resolution_prior():
     with torch.no_grad():
         torch.testing.assert_close(net(x, prior=prior), host(x))
     assert net(x, prior=prior).shape == (2, 3, 20, 24)
+
+
+# -- confidence -------------------------------------------------------------------------------------------------
+
+
+def _perturb_branch(net, std=0.1):
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for q in net.branch_parameters():
+            q.add_(torch.randn(q.shape, generator=g) * std)
+    return net
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_zero_confidence_is_the_host_even_trained(kind):
+    net = _perturb_branch(_train_branch(attach_prior(make_host("unet"), fusion=kind)))
+    x, p = torch.rand(2, 3, 13, 15), torch.rand(2, 3, 26, 30)
+    with torch.no_grad():
+        host_only = net.host(x)
+        assert not torch.allclose(net(x, prior=p), host_only)
+        assert torch.equal(net(x, prior=p, confidence=torch.zeros(2, 1, 26, 30)), host_only)
+        assert torch.equal(net(x, prior=p, confidence=torch.zeros(2, 7, 9)), host_only)  # (B, h, w), another size
+        torch.testing.assert_close(net(x, prior=p, confidence=torch.ones(2, 1, 26, 30)), net(x, prior=p),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_confidence_reaches_each_point_in_its_geometry():
+    # TinyUNet pads 13 -> 16: the confidence is placed like the prior features (top-left 13 px, border replicated)
+    net = attach_prior(TinyUNet(), at=["encoders.0", "encoders.1"], fusion="sft")
+    seen = {}
+    for key in ("encoders__0", "encoders__1"):
+        net.branch.points[key].block.register_forward_pre_hook(
+            lambda m, args, kwargs, key=key: seen.update({key: kwargs["confidence"]}), with_kwargs=True)
+    conf = torch.rand(1, 1, 26, 26)
+    net(torch.rand(1, 3, 13, 13), prior=torch.rand(1, 3, 26, 26), confidence=conf)
+    full, half = seen["encoders__0"], seen["encoders__1"]
+    assert full.shape == (1, 1, 16, 16) and half.shape == (1, 1, 8, 8)
+    torch.testing.assert_close(full[..., :13, :13], F.interpolate(conf, size=(13, 13), mode="bilinear"))
+    assert torch.equal(full[..., 13:, :13], full[..., 12:13, :13].expand(-1, -1, 3, -1))
+    # the stride-2 level: averaged to the encoder level (13 x 13), then resized to ceil(13 / 2) = 7 and padded
+    level = F.adaptive_avg_pool2d(conf, (13, 13))
+    torch.testing.assert_close(half[..., :7, :7], F.interpolate(level, size=(7, 7), mode="bilinear"))
+
+
+def test_confidence_prior_keep_and_prior_scale_multiply():
+    net = _perturb_branch(_train_branch(attach_prior(make_host("resnet"), fusion="sft")))
+    x, p = torch.rand(3, 3, 12, 12), torch.rand(3, 3, 12, 12)
+    conf = torch.stack([torch.ones(1, 12, 12), torch.zeros(1, 12, 12), torch.rand(1, 12, 12)])
+    with torch.no_grad():
+        full, host_only = net(x, prior=p), net.host(x)
+        out = net(x, prior=p, confidence=conf, prior_keep=torch.tensor([1.0, 1.0, 0.0]))
+        torch.testing.assert_close(out[0], full[0], rtol=1e-6, atol=1e-6)
+        assert torch.equal(out[1], host_only[1])  # no confidence
+        assert torch.equal(out[2], host_only[2])  # dropped
+        # one attach point: feat + s * k * c * (fused - feat), so halving any of the three is the same
+        half_conf = net(x, prior=p, confidence=torch.full((3, 1, 12, 12), 0.5))
+        half_keep = net(x, prior=p, prior_keep=torch.full((3,), 0.5))
+        net.prior_scale = 0.5
+        half_scale = net(x, prior=p)
+        quarter = net(x, prior=p, confidence=torch.full((3, 1, 12, 12), 0.5))
+        net.prior_scale = 1.0
+        quarter_keep = net(x, prior=p, confidence=torch.full((3, 1, 12, 12), 0.5), prior_keep=torch.full((3,), 0.5))
+    torch.testing.assert_close(half_conf, half_keep, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(half_conf, half_scale, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(quarter, quarter_keep, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(quarter, half_conf)
+
+
+class _NoConfidence(nn.Module):
+    """A user's block, written before confidence existed: ``forward(feat, *, prior)``, not the identity."""
+
+    def __init__(self, channels, prior_channels):
+        super().__init__()
+        self.proj = nn.Conv2d(prior_channels, channels, 1)
+
+    def forward(self, feat, *, prior):
+        return feat + self.proj(F.interpolate(prior, size=feat.shape[-2:], mode="bilinear"))
+
+
+class _TakesKwargs(_NoConfidence):
+    def forward(self, feat, *, prior, **kwargs):
+        self.got = sorted(kwargs)
+        return super().forward(feat, prior=prior) * kwargs.get("confidence", 1.0)
+
+
+def test_user_block_without_confidence_is_gated_by_the_hook():
+    net = attach_prior(make_host("unet"), fusion=_NoConfidence)
+    assert not any(pf.takes_confidence for pf in net.branch.points.values())
+    x, p = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        host_only, full = net.host(x), net(x, prior=p)
+        assert not torch.allclose(full, host_only)
+        assert torch.equal(net(x, prior=p, confidence=torch.zeros(2, 1, 16, 16)), host_only)
+        torch.testing.assert_close(net(x, prior=p, confidence=torch.ones(2, 1, 16, 16)), full, rtol=0, atol=1e-6)
+        assert not torch.allclose(net(x, prior=p, confidence=torch.rand(2, 1, 16, 16)), full)
+    # a forward with **kwargs receives the confidence itself
+    net = attach_prior(make_host("resnet"), fusion=_TakesKwargs)
+    assert all(pf.takes_confidence for pf in net.branch.points.values())
+    net(x, prior=p, confidence=torch.rand(2, 1, 16, 16))
+    assert net.branch.points["body"].block.got == ["confidence"]
+
+
+def test_wrong_confidence_is_a_clear_error_and_leaves_no_state():
+    net = _train_branch(attach_prior(make_host("resnet"), fusion="sft"))
+    x, p = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"confidence must have shape \(B, 1, h, w\) or \(B, h, w\), got \(2, 3, 8, "):
+        net(x, prior=p, confidence=torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="prior and confidence must have the same batch size, got 2 and 1"):
+        net(x, prior=p, confidence=torch.rand(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="prior_keep"):
+        net(x, prior=p, prior_keep=torch.ones(3))
+    assert torch.equal(net(x), net.host(x))  # nothing of the failed calls is left in the hooks' context
+    assert torch.equal(net(x, confidence=torch.rand(2, 1, 8, 8)), net.host(x))  # no prior: the confidence is unused
+
+
+def test_torch_compile_with_confidence():
+    net = _train_branch(attach_prior(make_host("resnet"), fusion="sft"))
+    x, p, c = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), torch.rand(1, 1, 16, 16)
+    want = net(x, prior=p, confidence=c)
+    compiled = torch.compile(net, backend="aot_eager", fullgraph=True)
+    got = compiled(x, prior=p, confidence=c)
+    torch.testing.assert_close(got, want)
+    got.mean().backward()
+    assert all(q.grad is not None for q in net.branch_parameters())

@@ -161,3 +161,115 @@ def test_augment_prior_defaults_are_the_documented_ones():
 def test_errors_say_what_is_wrong(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------------------------------------------------ confidence
+def _prior_with_confidence(h, w, seed=0):
+    """A float prior whose channel 0 is its confidence * 255, so the two can be compared after any transform."""
+    rng = np.random.default_rng(seed)
+    conf = rng.random((h, w)).astype(np.float32)
+    prior = np.concatenate([conf[..., None] * 255, rng.random((h, w, 2)).astype(np.float32) * 255], axis=-1)
+    return prior, conf
+
+
+@pytest.mark.parametrize("rng_factory", [lambda: np.random.default_rng(4), lambda: random.Random(4)])
+def test_confidence_is_cropped_flipped_and_rotated_with_the_prior(rng_factory):
+    rng = rng_factory()
+    prior, conf = _prior_with_confidence(14, 11)
+    lq = prior.copy()
+    for _ in range(12):
+        a, b, c, k = A.paired_augment(lq, None, prior, patch_size=6, warp=0, dropout=0, rng=rng, confidence=conf)
+        assert k.shape == (6, 6) and k.dtype == np.float32 and k.flags["C_CONTIGUOUS"]
+        assert np.array_equal(c[..., 0], k * 255) and np.array_equal(a, c)
+
+
+def test_confidence_keeps_the_prior_s_size_with_scale_2():
+    lq, _ = _prior_with_confidence(8, 8)
+    gt = np.repeat(np.repeat(lq, 2, axis=0), 2, axis=1)
+    for prior in (lq, gt):  # an lq-sized prior, then a gt-sized one: the confidence follows the prior
+        conf = prior[..., 0] / 255
+        a, b, c, k = A.paired_random_crop(lq, gt, prior, patch_size=8, scale=2, rng=np.random.default_rng(1),
+                                          confidence=conf)
+        assert k.shape == c.shape[:2] and np.array_equal(c[..., 0], k * 255)
+
+
+def test_the_random_stream_is_the_same_with_and_without_confidence():
+    prior, conf = _prior_with_confidence(16, 16)
+    for seed in range(8):
+        plain = A.paired_augment(prior, prior, prior, patch_size=10, warp=0.5, dropout=0.3,
+                                 rng=np.random.default_rng(seed))
+        with_conf = A.paired_augment(prior, prior, prior, patch_size=10, warp=0.5, dropout=0.3,
+                                     rng=np.random.default_rng(seed), confidence=conf)
+        assert len(plain) == 3 and len(with_conf) == 4
+        assert all(np.array_equal(x, y) for x, y in zip(plain, with_conf[:3]))
+
+
+def test_warped_confidence_follows_the_prior_and_is_zero_outside_the_frame():
+    prior, conf = _prior_with_confidence(9, 12, seed=2)
+    shift = np.array([[1.0, 0, 2.0], [0, 1.0, 1.0]])  # sample 2 px right, 1 px down
+    warped, wconf = A.warp_affine(prior, shift), A.warp_confidence(conf, shift)
+    assert np.allclose(wconf[:-1, :-2], conf[1:, 2:]) and np.allclose(warped[:-1, :-2, 0], wconf[:-1, :-2] * 255)
+    assert wconf[-1].max() == 0 and wconf[:, -2:].max() == 0  # border fill: invented, trusted nowhere
+    assert warped[:, -2:, 0].min() > 0  # (while the prior repeats its border there)
+    rng = np.random.default_rng(3)
+    for _ in range(10):  # random warps: the same affine for both
+        w, k = A.random_warp(prior, rng=rng, confidence=conf)
+        assert k.shape == conf.shape and 0 <= k.min() and k.max() <= 1
+        assert np.all(k * 255 <= w[..., 0] + 1e-3)  # zero-filled outside: never above the prior's channel
+        assert np.allclose(k[3:-3, 3:-3] * 255, w[3:-3, 3:-3, 0], atol=1e-3)  # inside: exactly the prior's warp
+    w1 = A.random_warp(prior, rng=np.random.default_rng(7))
+    w2, _ = A.random_warp(prior, rng=np.random.default_rng(7), confidence=conf[..., None])  # (H, W, 1) is fine
+    assert np.array_equal(w1, w2)
+
+
+def test_training_warps_move_the_confidence_with_the_prior():
+    prior, conf = _prior_with_confidence(16, 16, seed=5)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        v = A.prior_training_views(prior, lq=prior, warp=1.0, dropout=0.0, rng=rng, confidence=conf)
+        assert np.allclose(v.confidence[4:-4, 4:-4] * 255, v.prior[4:-4, 4:-4, 0], atol=1e-3)
+        assert not np.array_equal(v.confidence, conf)  # warped, as the prior was
+
+
+@pytest.mark.parametrize("fill", ["input", "zeros", "mean"])
+def test_a_dropped_prior_s_confidence_is_zero(fill):
+    prior, conf = _prior_with_confidence(4, 4)
+    lq = np.full_like(prior, 7)
+    kept, kept_conf = A.prior_dropout(prior, p=0.0, fill=fill, lq=lq, confidence=conf)
+    assert kept is prior and kept_conf is conf
+    dropped, dropped_conf = A.prior_dropout(prior, p=1.0, fill=fill, lq=lq, confidence=conf)
+    assert dropped_conf.shape == conf.shape and dropped_conf.max() == 0
+    assert np.array_equal(dropped, A.prior_dropout(prior, p=1.0, fill=fill, lq=lq))  # the stand-in is unchanged
+    out, out_conf = A.augment_prior(prior, lq=lq, dropout=1.0, fill=fill, warp=0.0, confidence=conf)
+    assert out_conf.max() == 0
+
+
+def test_fill_none_drops_the_confidence_and_views_carry_zeros_with_keep_0():
+    prior, conf = _prior_with_confidence(4, 4)
+    assert A.prior_dropout(prior, p=1.0, fill="none", confidence=conf) == (None, None)
+    assert A.augment_prior(prior, dropout=1.0, fill="none", warp=1.0, confidence=conf) == (None, None)
+    lq, gt, out, k = A.paired_augment(prior, prior, prior, dropout=1.0, fill="none", warp=0, confidence=conf)
+    assert out is None and k is None
+    v = A.prior_training_views(prior, lq=prior, dropout=1.0, fill="none", warp=0.0, confidence=conf)
+    assert v.keep == 0.0 and v.prior is prior and v.confidence.max() == 0 and v.dropped_confidence is None
+    v = A.prior_training_views(prior, lq=prior, mode="pair", warp=0.0, confidence=conf)  # fill none
+    assert v.keep == 1.0 and v.dropped_keep == 0.0
+    assert np.array_equal(v.confidence, conf) and v.dropped_confidence.max() == 0
+    v = A.prior_training_views(prior, lq=np.zeros_like(prior), mode="pair", fill="input", warp=0.0,
+                               confidence=conf)
+    assert np.array_equal(v.dropped, np.zeros_like(prior)) and v.dropped_confidence.max() == 0
+    plain = A.prior_training_views(prior, lq=prior, mode="pair", warp=0.0)
+    assert plain.confidence is None and plain.dropped_confidence is None  # no confidence given: none comes back
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: A.paired_augment(np.ones((4, 4, 3)), None, None, confidence=np.ones((4, 4))), "without a prior"),
+    (lambda: A.paired_random_crop(np.ones((8, 8, 3)), None, np.ones((8, 8, 3)), patch_size=4,
+                                  confidence=np.ones((8, 6))), r"prior's size"),
+    (lambda: A.prior_dropout(np.ones((4, 4, 3)), confidence=np.ones((4, 4), np.uint8)), "float"),
+    (lambda: A.random_warp(np.ones((4, 4, 3)), confidence=np.ones((4, 4, 2))), r"\(H, W, 1\)"),
+    (lambda: A.warp_affine(np.ones((4, 4)), np.zeros((2, 3)), border="reflect"), "border"),
+])
+def test_confidence_errors_say_what_is_wrong(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

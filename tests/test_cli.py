@@ -229,3 +229,67 @@ def test_two_runs_on_the_same_inputs_share_the_work(tmp_path, server, env):
     assert server.paid() == 8 and max(server.paid_per_input().values()) == 1
     done = [int(re.search(r"done (\d+), cached (\d+)", out).group(1)) for out in (out1, second.stdout)]
     assert sum(done) == 8, (out1, second.stdout)      # each input sent by one run; the other waited or found it
+
+
+def test_generate_and_align_write_the_confidence_and_no_dense_keeps_the_old_behaviour(tmp_path, server, env):
+    inputs = _inputs(tmp_path / "in", 2)
+    r = _gen(tmp_path, tmp_path / "in", "--no-dense", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    pc = PriorCache(tmp_path / "cache")
+    src = sha256_bytes(inputs[0].read_bytes())
+    assert pc.find("s", src).confidence_path is None
+    assert (pc.load_prior("s", inputs[0], with_confidence=True)[1] == 1).all()
+    ra = _cli("align", "--cache", tmp_path / "cache", "--set", "s", "--inputs", tmp_path / "in", "--force")
+    assert ra.returncode == 0 and "aligned 2" in ra.stdout and "mean confidence" in ra.stdout, ra.stdout + ra.stderr
+    pc = PriorCache(tmp_path / "cache")
+    e = pc.find("s", src)
+    assert e.confidence_path is not None and e.meta["sources"][0]["alignment"]["dense"]["version"] == 1
+    prior, conf = pc.load_prior("s", inputs[0], with_confidence=True)
+    assert prior.shape == (20, 28, 3) and conf.shape == (20, 28)
+    ra = _cli("align", "--cache", tmp_path / "cache", "--set", "s", "--inputs", tmp_path / "in", "--force",
+              "--no-dense")
+    assert ra.returncode == 0 and "mean confidence" not in ra.stdout, ra.stdout + ra.stderr
+    pc = PriorCache(tmp_path / "cache")
+    assert pc.find("s", src).confidence_path is None and not list((tmp_path / "cache").rglob("*.confidence.png"))
+    r = _gen(tmp_path, tmp_path / "in", env=env, set_name="s-dense")  # same requests, linked: nothing paid again
+    assert r.returncode == 0 and server.paid() == 2, r.stdout + r.stderr
+    assert PriorCache(tmp_path / "cache").find("s-dense", src).confidence_path is not None
+    assert _cli("verify", "--cache", tmp_path / "cache").returncode == 0
+    stats = json.loads(_cli("stats", "--cache", tmp_path / "cache").stdout)
+    assert stats["confidence"]["s-dense"]["with_confidence"] == 2 and stats["confidence"]["s"]["mean"] == 1.0
+
+
+def test_import_and_simulated_generate_store_the_confidence(tmp_path):
+    from gpt4o_prior.data import bundled_images, degrade, read_rgb, write_png
+    from gpt4o_prior.providers.simulated import SimulatedProvider
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "rel").mkdir()
+    for i, src in enumerate(bundled_images("val")[:2]):
+        clean = read_rgb(src)[:64, :64]
+        write_png(tmp_path / "gt" / f"im{i}.png", clean)
+        write_png(tmp_path / "in" / f"im{i}.png", degrade(clean, "dehaze", seed=i))
+        Image.fromarray(clean).resize((96, 96)).save(tmp_path / "rel" / f"im{i}.png")
+    cache = tmp_path / "cache"
+    for set_name, extra in (("rel", ()), ("rel-flat", ("--no-dense",))):
+        r = _cli("import", tmp_path / "rel", "--inputs", tmp_path / "in", "--cache", cache, "--set", set_name,
+                 "--no-progress", *extra)
+        assert r.returncode == 0, r.stdout + r.stderr
+    for set_name, extra in (("sim", ()), ("sim-flat", ("--no-dense",))):
+        r = _cli("generate", tmp_path / "in", "--cache", cache, "--set", set_name, "--provider", "simulated",
+                 "--targets", tmp_path / "gt", "--no-progress", *extra)
+        assert r.returncode == 0 and "done 2" in r.stdout, r.stdout + r.stderr
+    pc = PriorCache(cache)
+    src = sha256_bytes((tmp_path / "in" / "im0.png").read_bytes())
+    assert pc.find("rel", src).confidence_path is not None and pc.find("rel-flat", src).confidence_path is None
+    sim, flat = pc.find("sim", src), pc.find("sim-flat", src)
+    assert sim.confidence_path is not None and flat.confidence_path is None
+    # the simulated key encodes the alignment: the dense version only when the dense step runs
+    assert pc.get_set("sim").params["register"] == "align_prior(affine)+dense(v1)"
+    assert pc.get_set("sim-flat").params["register"] == "align_prior(affine)"
+    assert flat.meta["params"]["register"] == "align_prior(affine)" and sim.key != flat.key
+    assert SimulatedProvider(register=True).params()["register"].endswith("+dense(v1)")
+    prior, conf = pc.load_prior("sim", tmp_path / "in" / "im0.png", with_confidence=True)
+    assert prior.shape == (64, 64, 3) and conf.shape == (64, 64)
+    assert pc.verify().ok

@@ -3,8 +3,8 @@
 Example:
     >>> from pathlib import Path
     >>> e = CacheEntry(key="0" * 64, meta={"status": "ok"}, status="ok", raw_path=Path("x.png"), aligned_path=None)
-    >>> e.ok, e.image_path
-    (True, PosixPath('x.png'))
+    >>> e.ok, e.image_path, e.confidence_path
+    (True, PosixPath('x.png'), None)
 """
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ class CacheEntry:
         aligned_path: the prior aligned to the input's geometry, or None when none was stored (then the raw output
             already has the input's size, or alignment has yet to be run).
         source_sha256: the input this view of the entry belongs to (set by ``PriorCache.find``), else None.
+        confidence_path: the aligned prior's confidence map (8-bit grey PNG, value / 255), or None when it has
+            none (then it reads as confidence 1 everywhere, as caches made before confidence maps implied).
     """
 
     key: str
@@ -40,6 +42,7 @@ class CacheEntry:
     raw_path: Path | None
     aligned_path: Path | None
     source_sha256: str | None = None
+    confidence_path: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -59,3 +62,19 @@ class CacheEntry:
         if path is None:
             raise ValueError(f"cache entry {self.key} has status {self.status!r} and holds no image")
         return read_rgb(path)
+
+    def load_confidence(self) -> np.ndarray:
+        """The aligned prior's confidence as (H, W) float32 in [0, 1]; ones of the prior's size when it has none.
+
+        Unlike ``PriorCache.load_prior(..., with_confidence=True)`` this reads the files this view of the sidecar
+        names without checking that they belong together; use it for inspection, not from a dataset.
+        """
+        from ..dense_align import confidence_from_uint8
+        from .image_io import decode_grey, image_size
+
+        if self.confidence_path is None:
+            path = self.image_path
+            if path is None:
+                raise ValueError(f"cache entry {self.key} has status {self.status!r} and holds no image")
+            return np.ones(image_size(Path(path).read_bytes()), np.float32)
+        return confidence_from_uint8(decode_grey(Path(self.confidence_path).read_bytes(), str(self.confidence_path)))

@@ -7,12 +7,15 @@ Layout under the cache root::
     objects/ab/cd/<key>.json        sidecar: provenance, hashes, sizes, sources, alignment record (the truth)
     objects/ab/cd/<key>.png         the output exactly as returned (.jpg / .webp if it came back so)
     objects/ab/cd/<key>.aligned.png the prior aligned to its input's geometry
+    objects/ab/cd/<key>.confidence.png   its per-pixel confidence (8-bit grey, value / 255), where one was made
     manifest.jsonl                  index (set, input hash) -> file; rebuilt from the sidecars at will
     inputs.jsonl                    memo: input file (path, size, mtime, inode) -> content hash
     claims/<key>.claim              exclusive claims of in-flight paid requests
     quarantine/<time>/...           what ``verify(quarantine=True)`` moved away
 
-Every file is written atomically; the sidecar is written last and is the commit point of an entry.
+Every file is written atomically; the sidecar is written last and is the commit point of an entry. A stored file
+is never rewritten in place while a sidecar names it: a new version of an aligned prior (and its confidence) gets a
+new name, and the old pair is deleted after the commit.
 
 Example:
     >>> import tempfile, numpy as np
@@ -45,20 +48,32 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from ..data.io import IMAGE_SUFFIXES
+from ..dense_align import confidence_from_uint8, confidence_to_uint8
 from .atomic import TMP_SUFFIX, atomic_write_bytes, atomic_write_json
 from .claim import DEFAULT_STALE_AFTER, Claim
 from .entry import CacheEntry
 from .errors import PriorMissingError, UnknownSetError
-from .image_io import EXTENSIONS, decode_rgb, encode_png, image_size, read_rgb, sniff_format
+from .image_io import (EXTENSIONS, decode_grey, decode_rgb, encode_grey_png, encode_png, image_size, png_add_text,
+                       png_text, read_rgb, sniff_format)
 from .key import SECRET_NAMES, check_key, check_sha256, sha256_bytes, sha256_file
 from .locks import file_lock
 from .manifest import ManifestReader, append_records, manifest_lock, write_manifest
 from .prior_set import PriorSet, check_set_name
 
-__all__ = ["PriorCache", "VerifyReport", "FALLBACKS", "CACHE_SCHEMA_VERSION", "IMAGE_SUFFIXES"]
+__all__ = ["PriorCache", "VerifyReport", "FALLBACKS", "CACHE_SCHEMA_VERSION", "CONFIDENCE_FORMAT", "IMAGE_SUFFIXES"]
 
-#: Version of the on-disk layout and sidecar format.
+#: Version of the on-disk layout and sidecar format. Confidence files are an addition readers of this version
+#: understand without a new schema: an aligned prior without one reads as confidence 1 everywhere.
 CACHE_SCHEMA_VERSION = 1
+#: Format of confidence files: an 8-bit grey PNG, confidence = value / 255, the aligned prior's height and width.
+CONFIDENCE_FORMAT = 1
+#: PNG text keyword by which an aligned prior names the sha256 of its confidence file.
+_CONF_KEYWORD = "gpt4o-prior:confidence"
+_ALIGNED_SUFFIX = ".aligned.png"
+_CONF_SUFFIX = ".confidence.png"
+#: Pauses (s) of a reader that found an aligned prior and a confidence that do not belong together (a re-alignment
+#: being committed, or a damaged entry) before it looks again.
+_PAIR_RETRIES = (0.01, 0.03, 0.1, 0.3)
 #: What ``load_prior`` does when a prior is missing or was refused.
 FALLBACKS = ("error", "skip", "input", "zeros")
 #: Input files ``stats(inputs=folder)`` looks at.
@@ -105,6 +120,51 @@ def _safe_file(key: str, fname: Any) -> bool:
     """A file named in a sidecar must be one of the key's own files in its shard (no path can leave the root)."""
     return (isinstance(fname, str) and fname.startswith(key + ".") and "/" not in fname and "\\" not in fname
             and ".." not in fname[len(key):])
+
+
+def _confidence_name(aligned_name: str) -> str:
+    """The confidence file beside an aligned file: ``X.aligned.png`` -> ``X.confidence.png``."""
+    return aligned_name[:-len(_ALIGNED_SUFFIX)] + _CONF_SUFFIX
+
+
+def _confidence_token(fname: str, data: bytes) -> dict[str, Any] | None:
+    """What an aligned file says about its confidence file (``{"format", "sha256"}``), or None if it has none."""
+    if not fname.endswith(_ALIGNED_SUFFIX):
+        return None
+    text = png_text(data).get(_CONF_KEYWORD)
+    if text is None:
+        return None
+    try:
+        token = json.loads(text)
+    except ValueError:
+        return None
+    return token if isinstance(token, dict) and isinstance(token.get("sha256"), str) else None
+
+
+def _check_confidence(confidence: Any, hw: tuple[int, int], key: str) -> np.ndarray:
+    """``confidence`` as float32 after checking it: (H, W) like its aligned prior, finite, in [0, 1]."""
+    what = f"confidence for key {key}"
+    if not isinstance(confidence, np.ndarray) or confidence.dtype.kind not in "fiub":
+        got = f"dtype {confidence.dtype}" if isinstance(confidence, np.ndarray) else type(confidence).__name__
+        raise ValueError(f"{what} must be an (H, W) float32 numpy array in [0, 1], got {got}")
+    if confidence.shape != tuple(hw):
+        raise ValueError(f"{what} must have shape (H, W) = {tuple(hw)}, the aligned prior's height and width, got "
+                         f"shape {tuple(confidence.shape)}")
+    c = confidence.astype(np.float32)
+    bad = int(np.count_nonzero(~np.isfinite(c)))
+    if bad:
+        raise ValueError(f"{what} has {bad} non-finite value(s) (NaN or inf); fix the alignment step that made it")
+    lo, hi = (float(c.min()), float(c.max())) if c.size else (0.0, 0.0)
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"{what} must lie in [0, 1], got values in [{lo:g}, {hi:g}]; clip it, or divide a uint8 "
+                         "map by 255")
+    return c
+
+
+def _dense_version(alignment: Any) -> Any:
+    """``alignment["dense"]["version"]`` of an alignment record, or None."""
+    dense = alignment.get("dense") if isinstance(alignment, Mapping) else None
+    return dense.get("version") if isinstance(dense, Mapping) else None
 
 
 def _check_image(image: Any, name: str) -> np.ndarray:
@@ -297,7 +357,8 @@ class PriorCache:
             return None  # damaged: verify() reports it; a new put() replaces it
         return meta if isinstance(meta, dict) and meta.get("key") == key else None
 
-    def _entry(self, meta: dict[str, Any], source_sha256: str | None = None) -> CacheEntry:
+    def _entry(self, meta: dict[str, Any], source_sha256: str | None = None,
+               set_name: str | None = None) -> CacheEntry:
         key = meta["key"]
         shard = self._shard(key)
         files = {f: info for f, info in (meta.get("files") or {}).items() if _safe_file(key, f)}
@@ -306,15 +367,21 @@ class PriorCache:
         aligned = None
         chosen = None
         if source_sha256 is not None:
-            chosen = next((s for s in sources if s.get("source_sha256") == source_sha256), None)
+            mine = [s for s in sources if s.get("source_sha256") == source_sha256]
+            chosen = next((s for s in mine if s.get("set_name") == set_name), mine[0] if mine else None)
         elif sources:
             chosen = sources[0]
         if chosen is not None and chosen.get("file") and files.get(chosen["file"], {}).get("role") == "aligned":
             aligned = shard / chosen["file"]
         elif chosen is None:
             aligned = next((shard / f for f, info in files.items() if info.get("role") == "aligned"), None)
+        conf = None
+        if aligned is not None:
+            cname = files.get(aligned.name, {}).get("confidence")
+            if cname in files and files[cname].get("role") == "confidence":
+                conf = shard / cname
         return CacheEntry(key=key, meta=meta, status=meta.get("status", "ok"), raw_path=raw, aligned_path=aligned,
-                          source_sha256=source_sha256)
+                          source_sha256=source_sha256, confidence_path=conf)
 
     def entry(self, key: str) -> CacheEntry | None:
         """The entry stored under ``key``, or None (also None for a damaged sidecar, which ``verify`` reports)."""
@@ -384,27 +451,96 @@ class PriorCache:
     def _write_file(self, shard: Path, name: str, data: bytes) -> None:
         atomic_write_bytes(shard / name, data, durable=self.durable)
 
-    def _add_aligned(self, meta: dict, shard: Path, key: str, link: dict | None, aligned: np.ndarray) -> str:
-        """Store an aligned image for ``link`` (or the entry), return its file name; reuses identical files."""
-        data = encode_png(_check_image(aligned, "aligned"))
+    def _pick_name(self, meta: dict, key: str, owners: set, src: str | None, set_name: str | None,
+                   digest: str) -> str:
+        """A name for a new aligned file of the links ``owners`` that never rewrites a file a sidecar names.
+
+        Candidates, in order: ``<key>``, ``<key>.<input16>``, ``<key>.<input16>.<set8>`` (+ ``.aligned.png``). A
+        candidate used by another link is skipped; one used only by ``owners`` (their previous version) gets the
+        new version beside it, as ``<base>.<digest8>.aligned.png``; the old one is deleted after the commit.
+        """
+        files = meta.get("files") or {}
+        sources = meta.get("sources") or []
+        bases = [key]
+        if src:
+            bases.append(f"{key}.{src[:16]}")
+            if set_name:
+                bases.append(f"{key}.{src[:16]}.{sha256_bytes(set_name.encode('utf-8'))[:8]}")
+        for base in bases:
+            name = base + _ALIGNED_SUFFIX
+            if name not in files:
+                return name
+            users = {(s.get("set_name"), s.get("source_sha256")) for s in sources if s.get("file") == name}
+            if users <= owners:
+                alt = f"{base}.{digest[:8]}{_ALIGNED_SUFFIX}"
+                if alt not in files:
+                    return alt
+        return f"{key}.{digest[:16]}.{uuid.uuid4().hex[:8]}{_ALIGNED_SUFFIX}"
+
+    def _store_pair(self, meta: dict, shard: Path, key: str, *, owners: set, src: str | None,
+                    set_name: str | None, aligned: np.ndarray, confidence: np.ndarray | None,
+                    dense_version: Any) -> str:
+        """Write an aligned prior and its confidence (if any) for the links ``owners``; return the aligned file name.
+
+        The confidence file is written first, then the aligned file, which names the confidence's sha256 in a PNG
+        text chunk (readers check the pair with it); the caller commits the sidecar. Identical pairs already stored
+        are reused.
+        """
+        plain = encode_png(_check_image(aligned, "aligned"))
+        conf_data = None
+        if confidence is not None:
+            levels = confidence_to_uint8(confidence)
+            conf_data = encode_grey_png(levels)
+            token = json.dumps({"format": CONFIDENCE_FORMAT, "sha256": sha256_bytes(conf_data)}, sort_keys=True,
+                               separators=(",", ":"))
+            data = png_add_text(plain, _CONF_KEYWORD, token)
+        else:
+            data = plain
         digest = sha256_bytes(data)
         files = meta.setdefault("files", {})
         for fname, info in files.items():
-            if info.get("role") == "aligned" and info.get("sha256") == digest:
+            if info.get("role") == "aligned" and info.get("sha256") == digest and \
+                    (conf_data is None or info.get("confidence") in files):
                 return fname
-        primary = f"{key}.aligned.png"
-        sources = meta.get("sources") or []
-        first = sources[0]["source_sha256"] if sources else None
-        mine = None if link is None else link["source_sha256"]
-        shared = any(s.get("file") == primary and s.get("source_sha256") != mine for s in sources)
-        if primary not in files or ((link is None or mine == first) and not shared):
-            fname = primary
-        else:
-            fname = f"{key}.{link['source_sha256'][:16]}.aligned.png"
+        fname = self._pick_name(meta, key, owners, src, set_name, digest)
+        h, w = int(aligned.shape[0]), int(aligned.shape[1])
+        info: dict[str, Any] = {"role": "aligned", "sha256": digest, "bytes": len(data), "height": h, "width": w}
+        if conf_data is not None:
+            cname = _confidence_name(fname)
+            self._write_file(shard, cname, conf_data)
+            files[cname] = {"role": "confidence", "aligned": fname, "format": CONFIDENCE_FORMAT,
+                            "sha256": sha256_bytes(conf_data), "bytes": len(conf_data), "height": h, "width": w,
+                            "dense_version": dense_version, "mean": round(float(levels.mean()) / 255.0, 4)}
+            info["confidence"] = cname
         self._write_file(shard, fname, data)
-        files[fname] = {"role": "aligned", "sha256": digest, "bytes": len(data), "height": int(aligned.shape[0]),
-                        "width": int(aligned.shape[1])}
+        files[fname] = info
         return fname
+
+    def _drop_unused(self, meta: dict, previous: Iterable[str | None], keep: str | None) -> list[str]:
+        """Remove from ``meta`` the aligned files in ``previous`` that no link uses any more (and their confidence
+        files), except ``keep`` (the file just stored); return the names to delete once the sidecar is committed."""
+        files = meta.get("files") or {}
+        used = {s.get("file") for s in meta.get("sources") or []} | {keep}
+        gone = []
+        for fname in dict.fromkeys(f for f in previous if f):
+            if fname in used or files.get(fname, {}).get("role") != "aligned":
+                continue
+            cname = files.pop(fname).get("confidence")
+            gone.append(fname)
+            if cname and files.get(cname, {}).get("role") == "confidence":
+                files.pop(cname)
+                gone.append(cname)
+        return gone
+
+    def _delete_files(self, key: str, names: Iterable[str]) -> None:
+        """Delete files a committed sidecar no longer names (readers that still look for them look again)."""
+        shard = self._shard(key)
+        for name in names:
+            if _safe_file(key, name):
+                try:
+                    (shard / name).unlink()
+                except OSError:
+                    pass  # left behind: verify reports it as an orphan
 
     def _merge_link(self, meta: dict, link: dict | None, fname: str | None, alignment: Any) -> None:
         if link is None:
@@ -465,7 +601,7 @@ class PriorCache:
         return self._entry(meta)
 
     def put(self, key: str, raw: bytes, meta: Mapping[str, Any] | None = None, *, aligned: np.ndarray | None = None,
-            set_name: str | None = None, source_sha256: str | None = None,
+            confidence: np.ndarray | None = None, set_name: str | None = None, source_sha256: str | None = None,
             source_name: str | os.PathLike | None = None) -> CacheEntry:
         """Store a provider's output under ``key`` (raw bytes as returned, optional aligned image, provenance).
 
@@ -480,6 +616,9 @@ class PriorCache:
                 returned_size, send_transform, alignment, ... Credentials are redacted, never stored.
             aligned: the prior aligned to the input's geometry, (H, W, 3) uint8 RGB, or None when ``raw`` already
                 has the input's size (offline providers) or alignment runs later (``put_aligned``).
+            confidence: the aligned prior's per-pixel confidence, (H, W) float32 in [0, 1] (from
+                ``gpt4o_prior.align.align_with_confidence``), stored beside it as an 8-bit grey PNG; None: none
+                (the prior then reads as confidence 1 everywhere). Needs ``aligned``.
             set_name: the prior set this result belongs to.
             source_sha256: sha256 of the ORIGINAL input file bytes (lookups use it).
             source_name: the input's file name, for people.
@@ -497,6 +636,11 @@ class PriorCache:
         link = self._link(set_name, source_sha256, source_name)
         if aligned is not None:
             _check_image(aligned, "aligned")
+        if confidence is not None:
+            if aligned is None:
+                raise ValueError(f"put: a confidence for key {key} is stored beside an aligned prior; pass aligned= "
+                                 "as well")
+            confidence = _check_confidence(confidence, aligned.shape[:2], key)
         shard = self._shard(key)
         with self._key_lock(key):
             current = self._read_sidecar(key)
@@ -520,10 +664,19 @@ class PriorCache:
                     new["sources"] = [{k: v for k, v in s.items() if k != "file"} for s in current.get("sources", [])]
                     new["previous_refusal"] = {k: current.get(k) for k in ("reason", "code", "stored_at")}
                 current = new
-            fname = self._add_aligned(current, shard, key, link, aligned) if aligned is not None else None
+            fname, previous = None, []
+            if aligned is not None:
+                owners = set() if link is None else {(link["set_name"], link["source_sha256"])}
+                previous = [s.get("file") for s in current.get("sources") or []
+                            if (s.get("set_name"), s.get("source_sha256")) in owners]
+                fname = self._store_pair(current, shard, key, owners=owners, src=source_sha256, set_name=set_name,
+                                         aligned=aligned, confidence=confidence,
+                                         dense_version=_dense_version(user_meta.get("alignment")))
             self._merge_link(current, link, fname, user_meta.get("alignment") if link else None)
+            gone = self._drop_unused(current, previous, fname)
             entry = self._commit(current, link, all_links=created or fname == f"{key}.aligned.png")
-        return self._entry(current, source_sha256) if source_sha256 else entry
+            self._delete_files(key, gone)
+        return self._entry(current, source_sha256, set_name) if source_sha256 else entry
 
     def put_refusal(self, key: str, *, meta: Mapping[str, Any] | None = None, set_name: str | None = None,
                     source_sha256: str | None = None, source_name: str | os.PathLike | None = None) -> CacheEntry:
@@ -544,45 +697,76 @@ class PriorCache:
                     current["redacted"] = redacted
             self._merge_link(current, link, None, None)
             entry = self._commit(current, link)
-        return self._entry(current, source_sha256) if source_sha256 else entry
+        return self._entry(current, source_sha256, set_name) if source_sha256 else entry
 
     def put_aligned(self, key: str, aligned: np.ndarray, *, alignment: Mapping[str, Any] | None = None,
-                    set_name: str | None = None, source_sha256: str | None = None) -> CacheEntry:
-        """Store (or replace) the aligned prior of an existing entry, e.g. after re-running alignment.
+                    confidence: np.ndarray | None = None, set_name: str | None = None,
+                    source_sha256: str | None = None) -> CacheEntry:
+        """Store (or replace) the aligned prior of an existing entry and its confidence, e.g. after re-running
+        alignment (``gpt4o-prior align``).
+
+        The aligned prior and its confidence are replaced together: the new pair is written under new names and
+        committed with the sidecar, then the old pair is deleted. Without ``confidence`` the old confidence goes
+        with the old aligned prior (the new one reads as confidence 1 everywhere); a reader never gets an aligned
+        prior with another version's confidence.
 
         Args:
             key: an entry holding a result.
             aligned: (H, W, 3) uint8 RGB in the input's geometry.
-            alignment: the record returned by ``align_prior`` (stored in the sidecar).
+            alignment: the record returned by ``align_prior`` / ``align_with_confidence`` (stored in the sidecar;
+                its ``dense.version`` is recorded with the confidence).
+            confidence: (H, W) float32 in [0, 1], or None.
             set_name, source_sha256: which link it is for (default: every link of the entry).
+
+        Returns:
+            the entry (as seen from the link, when one is named).
+
+        Example:
+            >>> import tempfile
+            >>> from gpt4o_prior.cache import PriorCache, sha256_bytes
+            >>> cache = PriorCache(tempfile.mkdtemp())
+            >>> img = np.full((4, 6, 3), 9, np.uint8)
+            >>> _ = cache.put("ab" * 32, encode_png(img), meta={}, set_name="s", source_sha256=sha256_bytes(b"x"))
+            >>> e = cache.put_aligned("ab" * 32, img, confidence=np.full((4, 6), 0.5, np.float32))
+            >>> e.confidence_path.name.endswith(".confidence.png"), round(float(e.load_confidence().mean()), 2)
+            (True, 0.5)
         """
         key = check_key(key)
         _check_image(aligned, "aligned")
+        if confidence is not None:
+            confidence = _check_confidence(confidence, aligned.shape[:2], key)
         with self._key_lock(key):
             current = self._read_sidecar(key)
             if current is None or current.get("status") != "ok":
                 raise KeyError(f"put_aligned: no stored result under key {key} in cache {self.root}")
             shard = self._shard(key)
-            data = encode_png(aligned)
             sources = current.get("sources") or []
             targets = [s for s in sources if (source_sha256 is None or s.get("source_sha256") == source_sha256)
                        and (set_name is None or s.get("set_name") == set_name)]
             if sources and not targets:
                 raise KeyError(f"put_aligned: entry {key} has no link for set {set_name!r} / input {source_sha256}")
             primary = not sources or (targets and targets[0] is sources[0])
-            fname = f"{key}.aligned.png" if primary else f"{key}.{targets[0]['source_sha256'][:16]}.aligned.png"
-            self._write_file(shard, fname, data)
-            current.setdefault("files", {})[fname] = {
-                "role": "aligned", "sha256": sha256_bytes(data), "bytes": len(data),
-                "height": int(aligned.shape[0]), "width": int(aligned.shape[1])}
+            owners = {(s.get("set_name"), s.get("source_sha256")) for s in targets}
+            previous = [s.get("file") for s in targets]
+            if not sources:  # an entry without links: its aligned files belong to no one else
+                previous = [f for f, i in (current.get("files") or {}).items() if i.get("role") == "aligned"]
             clean = _scrub(dict(alignment), "alignment", []) if alignment is not None else None
+            fname = self._store_pair(current, shard, key, owners=owners,
+                                     src=targets[0].get("source_sha256") if targets else None,
+                                     set_name=targets[0].get("set_name") if targets else None, aligned=aligned,
+                                     confidence=confidence, dense_version=_dense_version(clean))
             for s in targets:
                 s["file"] = fname
                 if clean is not None:
                     s["alignment"] = clean
             if clean is not None and primary:
                 current["alignment"] = clean
-            return self._commit(current, all_links=True)
+            gone = self._drop_unused(current, previous, fname)
+            entry = self._commit(current, all_links=True)
+            self._delete_files(key, gone)
+        if targets and (set_name is not None or source_sha256 is not None):  # as seen from the link it is for
+            return self._entry(current, targets[0].get("source_sha256"), targets[0].get("set_name"))
+        return entry
 
     # ------------------------------------------------------------------ lookup
     def _ensure_reader(self) -> ManifestReader:
@@ -653,7 +837,7 @@ class PriorCache:
         meta = self._read_sidecar(rec["key"])
         if meta is None:
             return None
-        return self._entry(meta, source_sha256)
+        return self._entry(meta, source_sha256, set_name)
 
     def _read_record(self, rec: dict[str, Any], set_name: str, src: str) -> np.ndarray | None:
         try:
@@ -671,27 +855,75 @@ class PriorCache:
             except FileNotFoundError:
                 return None
 
-    def _resolve(self, set_name: str, src: str, size: tuple[int, int] | None,
-                 input_name: str) -> tuple[np.ndarray | None, str]:
+    def _read_pair(self, rec: dict[str, Any], set_name: str,
+                   src: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+        """The prior of ``rec`` and its confidence, checked to belong together; ``(None, None, reason)`` if not.
+
+        An aligned file that names no confidence (made before confidence maps, or without the dense step) reads as
+        confidence 1 everywhere. An aligned file whose confidence is missing or is another version's (a
+        re-alignment committing right now) makes the reader look again a few times before it gives up.
+        """
+        for pause in (0.0, *_PAIR_RETRIES):
+            if pause:
+                time.sleep(pause)
+                if self._reader is not None:
+                    self._reader.refresh()  # a re-alignment appends its new record
+                if self._reader is None or self._valid_record(self._reader.get(set_name, src)) is None:
+                    self._scanned = None  # the record came from a sidecar scan: scan again
+                rec = self._lookup(set_name, src)
+                if rec is None or rec.get("status") != "ok" or not rec.get("file"):
+                    return None, None, "its image file is missing from the cache (run `gpt4o-prior verify`)"
+            path = self.root / rec["file"]
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            img = decode_rgb(data, f"prior {path}")
+            token = _confidence_token(path.name, data)
+            if token is None:
+                return img, np.ones(img.shape[:2], np.float32), ""
+            cpath = path.with_name(_confidence_name(path.name))
+            try:
+                cdata = cpath.read_bytes()
+            except FileNotFoundError:
+                continue
+            if sha256_bytes(cdata) != token["sha256"]:
+                continue
+            conf = confidence_from_uint8(decode_grey(cdata, f"confidence {cpath}"))
+            if conf.shape != img.shape[:2]:
+                return None, None, (f"its confidence file {cpath} is {conf.shape[1]}x{conf.shape[0]} but the prior is "
+                                    f"{img.shape[1]}x{img.shape[0]} (run `gpt4o-prior verify`)")
+            return img, conf, ""
+        return None, None, (f"its aligned prior {rec.get('file')} and its confidence file do not belong together or "
+                            "one is missing (run `gpt4o-prior verify`, then `gpt4o-prior align --force`)")
+
+    def _resolve(self, set_name: str, src: str, size: tuple[int, int] | None, input_name: str, *,
+                 with_confidence: bool = False) -> tuple[np.ndarray | None, np.ndarray | None, str]:
         check_set_name(set_name)
         rec = self._lookup(set_name, src)
         if rec is None:
-            return None, "missing"
+            return None, None, "missing"
         if size is not None and rec.get("h") is not None and (rec.get("h"), rec.get("w")) != tuple(size):
             if self._reader is not None:  # an aligned version may have been added since: look again
                 self._reader.refresh()
                 rec = self._valid_record(self._reader.get(set_name, src)) or rec
         if rec.get("status") != "ok" or not rec.get("file"):
-            return None, f"the provider refused it ({rec.get('reason', 'no reason recorded')})"
-        img = self._read_record(rec, set_name, src)
+            return None, None, f"the provider refused it ({rec.get('reason', 'no reason recorded')})"
+        conf = None
+        if with_confidence:
+            img, conf, reason = self._read_pair(rec, set_name, src)
+            if img is None:
+                return None, None, reason
+        else:
+            img = self._read_record(rec, set_name, src)
         if img is None:
-            return None, "its image file is missing from the cache (run `gpt4o-prior verify`)"
+            return None, None, "its image file is missing from the cache (run `gpt4o-prior verify`)"
         if size is not None and img.shape[:2] != tuple(size):
             raise ValueError(
                 f"the prior in set {set_name!r} for input {input_name} is {img.shape[1]}x{img.shape[0]} (WxH) but "
                 f"the input is {size[1]}x{size[0]}: it was stored without alignment. Run "
                 f"`gpt4o-prior align --set {set_name} --cache {self.root}` (or store it with put(..., aligned=...)).")
-        return img, ""
+        return img, conf, ""
 
     @staticmethod
     def _check_fallback(fallback: str) -> None:
@@ -752,11 +984,12 @@ class PriorCache:
             self._remember_input(memo_key, sha, h, w)
         return sha, h, w, data
 
-    def load_prior(self, set_name: str, input_path: str | os.PathLike, *, fallback: str = "error") -> np.ndarray | None:
+    def load_prior(self, set_name: str, input_path: str | os.PathLike, *, fallback: str = "error",
+                   with_confidence: bool = False) -> Any:
         """The aligned prior of one input file, found by the file's content hash (renames and moves are fine).
 
         Per call: a stat, an in-memory index lookup and one PNG decode (the input is hashed once per process
-        and file version).
+        and file version); ``with_confidence`` adds the decode of the small grey confidence PNG.
 
         Args:
             set_name: the prior set.
@@ -764,23 +997,39 @@ class PriorCache:
             fallback: what to return when there is no usable prior: ``"error"`` raise ``PriorMissingError``
                 naming the file, the set and the command that fills it; ``"skip"`` None; ``"input"`` the input
                 image itself; ``"zeros"`` a black image.
+            with_confidence: also return the prior's per-pixel confidence.
 
         Returns:
-            (H, W, 3) uint8 RGB with the input's H and W, or None (``fallback="skip"``).
+            (H, W, 3) uint8 RGB with the input's H and W, or None (``fallback="skip"``). With
+            ``with_confidence=True``: ``(prior, confidence)``, the confidence (H, W) float32 in [0, 1] of the
+            prior's size; ones where the prior was stored without one; zeros with the ``"input"`` and ``"zeros"``
+            fallbacks (a stand-in carries nothing from the generative model, so fusion keeps the host's features);
+            ``(None, None)`` with ``"skip"``.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> from gpt4o_prior.cache import PriorCache
+            >>> root = pathlib.Path(tempfile.mkdtemp())
+            >>> _ = (root / "in.png").write_bytes(encode_png(np.zeros((4, 6, 3), np.uint8)))
+            >>> prior, conf = PriorCache(root / "c").load_prior("s", root / "in.png", fallback="input",
+            ...                                                 with_confidence=True)
+            >>> prior.shape, conf.shape, float(conf.max())
+            ((4, 6, 3), (4, 6), 0.0)
         """
         self._check_fallback(fallback)
         path = os.fspath(input_path)
         src, h, w, data = self._input_info(path)
-        img, reason = self._resolve(set_name, src, (h, w), path)
+        img, conf, reason = self._resolve(set_name, src, (h, w), path, with_confidence=with_confidence)
         if img is not None:
-            return img
+            return (img, conf) if with_confidence else img
         if fallback == "input":
-            return read_rgb(path) if data is None else decode_rgb(data)
-        return self._fallback(fallback, set_name, src, path, reason, (h, w), None)
+            img = read_rgb(path) if data is None else decode_rgb(data)
+            return (img, np.zeros(img.shape[:2], np.float32)) if with_confidence else img
+        return self._fallback(fallback, set_name, src, path, reason, (h, w), None, with_confidence)
 
     def load_prior_by_hash(self, set_name: str, source_sha256: str, *, size: Sequence[int] | None = None,
                            fallback: str = "error", input_image: np.ndarray | None = None,
-                           input_name: str | None = None) -> np.ndarray | None:
+                           input_name: str | None = None, with_confidence: bool = False) -> Any:
         """Like :meth:`load_prior` for an input already in memory, given its file's sha256.
 
         Args:
@@ -791,6 +1040,10 @@ class PriorCache:
                 or ``input_image``).
             input_image: the input, (H, W, 3) uint8, returned by ``fallback="input"``.
             input_name: how errors name the input (default: its hash).
+            with_confidence: also return the confidence, as :meth:`load_prior` does.
+
+        Returns:
+            the prior (or None), or ``(prior, confidence)`` with ``with_confidence=True``.
         """
         self._check_fallback(fallback)
         check_sha256(source_sha256, "source_sha256")
@@ -804,19 +1057,22 @@ class PriorCache:
             raise ValueError("fallback='zeros' needs size=(H, W) or input_image=")
         size = None if size is None else (int(size[0]), int(size[1]))
         name = input_name or f"<input sha256 {source_sha256[:16]}...>"
-        img, reason = self._resolve(set_name, source_sha256, size, name)
+        img, conf, reason = self._resolve(set_name, source_sha256, size, name, with_confidence=with_confidence)
         if img is not None:
-            return img
-        return self._fallback(fallback, set_name, source_sha256, name, reason, size, input_image)
+            return (img, conf) if with_confidence else img
+        return self._fallback(fallback, set_name, source_sha256, name, reason, size, input_image, with_confidence)
 
-    def _fallback(self, fallback, set_name, src, name, reason, size, input_image):
+    def _fallback(self, fallback, set_name, src, name, reason, size, input_image, with_confidence=False):
         if fallback == "error":
             raise PriorMissingError(set_name, name, source_sha256=src, reason=reason, cache_root=str(self.root))
         if fallback == "skip":
-            return None
+            return (None, None) if with_confidence else None
         if fallback == "input":
-            return input_image.copy()
-        return np.zeros((size[0], size[1], 3), np.uint8)
+            img = input_image.copy()
+        else:
+            img = np.zeros((size[0], size[1], 3), np.uint8)
+        # a stand-in carries nothing from the generative model: zero confidence, fusion keeps the host's features
+        return (img, np.zeros(img.shape[:2], np.float32)) if with_confidence else img
 
     # ------------------------------------------------------------------ maintenance
     def rebuild_manifest(self) -> int:
@@ -886,6 +1142,9 @@ class PriorCache:
                 if problem:
                     report.corrupt.append({"key": key, "file": self._rel(fpath), "problem": problem})
                     broken = True
+            for fname, problem in self._confidence_problems(key, path.parent, files):
+                report.corrupt.append({"key": key, "file": self._rel(path.parent / fname), "problem": problem})
+                broken = True
             if broken:
                 bad_entries.append(path)
             else:
@@ -933,6 +1192,47 @@ class PriorCache:
             self.rebuild_manifest()
         return report
 
+    @staticmethod
+    def _confidence_problems(key: str, shard: Path, files: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """What is wrong with the confidence files of one sidecar (beyond their hashes, checked with every file):
+        each is tied to an aligned file that names it back, readable, of its aligned file's size."""
+        out = []
+        for fname, info in files.items():
+            if not _safe_file(key, fname):
+                continue
+            role = info.get("role")
+            if role == "aligned" and info.get("confidence") is not None:
+                cname = info["confidence"]
+                if files.get(cname, {}).get("role") != "confidence":
+                    out.append((fname, f"its confidence file {cname} is not recorded in the sidecar"))
+            if role != "confidence":
+                continue
+            aname = info.get("aligned")
+            ainfo = files.get(aname) if isinstance(aname, str) else None
+            if not ainfo or ainfo.get("role") != "aligned" or ainfo.get("confidence") != fname:
+                out.append((fname, f"confidence file of no aligned file (its sidecar names {aname!r})"))
+                continue
+            try:
+                cdata = (shard / fname).read_bytes()
+                adata = (shard / aname).read_bytes()
+            except OSError:
+                continue  # missing: reported with the hashes
+            if sha256_bytes(cdata) != info.get("sha256"):
+                continue  # reported with the hashes
+            try:
+                grey = decode_grey(cdata, fname)
+            except ValueError:
+                out.append((fname, "confidence file is not a readable grey PNG"))
+                continue
+            size = (ainfo.get("height"), ainfo.get("width"))
+            if grey.shape != size:
+                out.append((fname, f"confidence is {grey.shape[1]}x{grey.shape[0]} but its aligned file {aname} "
+                                   f"is {size[1]}x{size[0]}"))
+            token = _confidence_token(aname, adata)
+            if token is None or token.get("sha256") != info.get("sha256"):
+                out.append((fname, f"its aligned file {aname} does not name this confidence file (another version's)"))
+        return out
+
     def _link_exists(self, rec: dict[str, Any]) -> bool:
         key = rec.get("key")
         if not isinstance(key, str):
@@ -956,11 +1256,14 @@ class PriorCache:
         Returns:
             dict with ``entries``, ``refused``, ``by_set`` (set -> {ok, refused}), ``by_provider``, ``by_model``,
             ``by_label``, ``cost_usd`` (sum over entries whose cost is recorded), ``cost_unknown`` (entries
-            without one), and with ``inputs``: ``inputs``, ``found``, ``missing`` (file list), ``refused_inputs``.
+            without one), ``confidence`` (set -> {``with_confidence``: priors that have a confidence map,
+            ``mean``: mean confidence over the set's priors, those without a map counting as 1}), and with
+            ``inputs``: ``inputs``, ``found``, ``missing`` (file list), ``refused_inputs``.
         """
         labels = {s.name: s.label for s in self.list_sets()}
         out: dict[str, Any] = {"root": str(self.root), "entries": 0, "refused": 0, "by_set": {}, "by_provider": {},
                                "by_model": {}, "by_label": {}, "cost_usd": 0.0, "cost_unknown": 0}
+        conf: dict[str, list[float]] = {}
         for e in self.iter_entries():
             sets = {s.get("set_name") for s in e.meta.get("sources") or []}
             if set_name is not None and set_name not in sets:
@@ -972,8 +1275,25 @@ class PriorCache:
                     continue
                 d = out["by_set"].setdefault(name, {"ok": 0, "refused": 0})
                 d["ok" if e.ok else "refused"] += 1
+                if e.ok:
+                    conf.setdefault(name, [0, 0, 0.0])
                 lab = labels.get(name, "unregistered")
                 out["by_label"][lab] = out["by_label"].get(lab, 0) + 1
+            if e.ok:  # from the sidecar (the mean is recorded at write time): no image is read
+                files = e.meta.get("files") or {}
+                for link in e.meta.get("sources") or []:
+                    name = link.get("set_name")
+                    if name not in conf:
+                        continue
+                    cinfo = files.get((files.get(link.get("file")) or {}).get("confidence")) or {}
+                    mean = cinfo.get("mean")
+                    acc = conf[name]
+                    acc[0] += 1
+                    if isinstance(mean, (int, float)):
+                        acc[1] += 1
+                        acc[2] += float(mean)
+                    else:
+                        acc[2] += 1.0
             prov = str(e.meta.get("provider"))
             model = str(e.meta.get("model"))
             out["by_provider"][prov] = out["by_provider"].get(prov, 0) + 1
@@ -984,6 +1304,8 @@ class PriorCache:
             else:
                 out["cost_unknown"] += 1
         out["cost_usd"] = round(out["cost_usd"], 6)
+        out["confidence"] = {name: {"with_confidence": n_conf, "mean": round(total / n, 4) if n else None}
+                             for name, (n, n_conf, total) in sorted(conf.items())}
         if inputs is not None:
             if set_name is None:
                 raise ValueError("stats(inputs=...) needs set_name= to know which priors to look for")

@@ -7,6 +7,7 @@ from einops import rearrange
 from torch import nn
 
 from .base import FusionBlock
+from .gate import add_gated
 from .heads import default_dim, default_heads
 from .registry import register_fusion
 from .zero import zero_module
@@ -60,6 +61,7 @@ class ChannelAttentionFusion(FusionBlock):
     Shape:
         - feat: (B, C, H, W)
         - prior: (B, Cp, h, w), resized to (H, W)
+        - confidence: (B, 1, h', w') or (B, h', w'), optional, resized to (H, W): gates the update
         - output: (B, C, H, W)
 
     Example:
@@ -81,11 +83,13 @@ class ChannelAttentionFusion(FusionBlock):
         self.temperature = nn.Parameter(torch.ones(self.heads, 1, 1))
         self.proj = zero_module(nn.Conv2d(dim, channels, 1))
 
-    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor,
+                confidence: torch.Tensor | None = None) -> torch.Tensor:
         prior = self.prepare(feat, prior)
+        confidence = self.prepare_confidence(feat, confidence)
         k, v = self.to_kv(prior).chunk(2, dim=1)
         out = channel_cross_attention(self.to_q(feat), k, v, heads=self.heads, temperature=self.temperature)
-        return feat + self.proj(out)
+        return add_gated(feat, self.proj(out), confidence)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, dim={self.dim}, heads={self.heads}"

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import FusionBlock
+from .gate import gate_update
 from .registry import register_fusion
 
 __all__ = ["concat_project", "ConcatFusion"]
@@ -43,6 +44,7 @@ class ConcatFusion(FusionBlock):
     Shape:
         - feat: (B, C, H, W)
         - prior: (B, Cp, h, w), resized to (H, W)
+        - confidence: (B, 1, h', w') or (B, h', w'), optional, resized to (H, W): gates the update
         - output: (B, C, H, W)
 
     Example:
@@ -60,6 +62,8 @@ class ConcatFusion(FusionBlock):
             self.proj.weight[:, :channels, 0, 0] = torch.eye(channels)
             self.proj.bias.zero_()
 
-    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor,
+                confidence: torch.Tensor | None = None) -> torch.Tensor:
         prior = self.prepare(feat, prior)
-        return concat_project(feat, prior, self.proj.weight, self.proj.bias)
+        confidence = self.prepare_confidence(feat, confidence)
+        return gate_update(feat, concat_project(feat, prior, self.proj.weight, self.proj.bias), confidence)

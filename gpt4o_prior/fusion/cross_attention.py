@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import FusionBlock
+from .gate import add_gated
 from .heads import default_dim, default_heads
 from .registry import register_fusion
 from .zero import zero_module
@@ -187,6 +188,8 @@ class CrossAttentionFusion(FusionBlock):
     Shape:
         - feat: (B, C, H, W)
         - prior: (B, Cp, h, w), resized to (H, W)
+        - confidence: (B, 1, h', w') or (B, h', w'), optional, resized to (H, W): gates the (upsampled) correction
+          pixel by pixel
         - output: (B, C, H, W)
 
     Example:
@@ -216,8 +219,10 @@ class CrossAttentionFusion(FusionBlock):
         self.logit_scale = nn.Parameter(torch.full((self.heads, 1, 1), math.log(10.0)))
         self.proj = zero_module(nn.Conv2d(self.dim, channels, 1))
 
-    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor,
+                confidence: torch.Tensor | None = None) -> torch.Tensor:
         prior = self.prepare(feat, prior)
+        confidence = self.prepare_confidence(feat, confidence)
         b, c, h, w = feat.shape
         d, t = self.dim, self.token_size
         size = (-(-h // t), -(-w // t))  # the token grid
@@ -229,12 +234,15 @@ class CrossAttentionFusion(FusionBlock):
                                      scale=1.0)
         # the output projection, computed straight into the (B, C, tokens) layout
         weight, bias = self.proj.weight.flatten(1).expand(b, -1, -1), self.proj.bias[:, None]
-        if t == 1:
+        if t == 1 and confidence is None:
             return torch.baddbmm(feat.reshape(b, c, h * w), weight, out.transpose(1, 2)).add_(bias).view(b, c, h, w)
         corr = torch.baddbmm(bias, weight, out.transpose(1, 2)).view(b, c, *size)
-        corr = F.interpolate(corr, scale_factor=t, mode="bilinear", align_corners=False)
+        if t > 1:
+            corr = F.interpolate(corr, scale_factor=t, mode="bilinear", align_corners=False)
         if corr.shape[-2:] != feat.shape[-2:]:
-            return feat + corr[:, :, :h, :w]
+            return add_gated(feat, corr[:, :, :h, :w], confidence)
+        if confidence is not None:
+            return add_gated(feat, corr, confidence)
         return corr.add_(feat)  # in place: the upsampled tensor is new, and upsampling's backward does not read it
 
     def extra_repr(self) -> str:

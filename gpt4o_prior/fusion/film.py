@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .base import FusionBlock
+from .gate import gate_update
 from .registry import register_fusion
 from .sft import sft_modulate
 from .zero import zero_module
@@ -34,7 +35,8 @@ class FiLMFusion(FusionBlock):
 
     The prior is pooled to its per-channel mean and standard deviation (global colour and contrast), then a
     two-layer MLP whose last layer is zero-initialised predicts ``gamma`` and ``beta``. Cheap and blind to the
-    prior's geometry, so misalignment does not matter.
+    prior's geometry, so misalignment does not matter. The statistics are those of the whole prior; a
+    ``confidence`` map gates where the modulation applies, not what is pooled.
 
     Args:
         channels: ``C``, channels of ``feat``.
@@ -44,6 +46,7 @@ class FiLMFusion(FusionBlock):
     Shape:
         - feat: (B, C, H, W)
         - prior: (B, Cp, h, w), any size
+        - confidence: (B, 1, h', w') or (B, h', w'), optional, resized to (H, W): gates the update
         - output: (B, C, H, W)
 
     Example:
@@ -59,7 +62,9 @@ class FiLMFusion(FusionBlock):
         self.mlp = nn.Sequential(nn.Linear(2 * prior_channels, hidden), nn.GELU())
         self.to_gamma_beta = zero_module(nn.Linear(hidden, 2 * channels))
 
-    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor,
+                confidence: torch.Tensor | None = None) -> torch.Tensor:
         prior = self.prepare(feat, prior, resize=False)
+        confidence = self.prepare_confidence(feat, confidence)
         gamma, beta = self.to_gamma_beta(self.mlp(pool_mean_std(prior)))[..., None, None].chunk(2, dim=1)
-        return sft_modulate(feat, gamma, beta)
+        return gate_update(feat, sft_modulate(feat, gamma, beta), confidence)

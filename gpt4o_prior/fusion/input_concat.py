@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .base import FusionBlock
+from .gate import add_gated
 from .registry import register_fusion
 from .resize import resize_prior
 
@@ -67,6 +68,13 @@ class InputConcatAdapter(FusionBlock):
     (``input_size``, or ``feat``'s size times the stride when not given). ``attach_prior(..., fusion="input_concat")``
     hooks it on the host's first convolution; no prior encoder is used.
 
+    With ``confidence`` the prior's contribution is gated at the convolution's output:
+    ``feat + confidence * conv(prior)``, the confidence resized to ``feat``'s size. Where it is zero the host's
+    first features are exactly its own; where it is one the widened convolution reads the prior fully. (This gates
+    the output of the new weights, not the prior pixels they read, so near an edge of the map a pixel with
+    confidence one still sees prior pixels of low confidence within its kernel.) :meth:`merged_conv` is the
+    ungated (``confidence=None``) form; the gated adapter has no single-convolution equivalent.
+
     Args:
         channels: output channels of the host's convolution.
         prior_channels: channels of the prior image (3 for RGB).
@@ -75,6 +83,7 @@ class InputConcatAdapter(FusionBlock):
     Shape:
         - feat: (B, C, H, W), the host convolution's output
         - prior: (B, Cp, h, w), any size
+        - confidence: (B, 1, h', w') or (B, h', w'), optional, resized to (H, W): gates ``conv(prior)``
         - output: (B, C, H, W)
 
     Example:
@@ -109,8 +118,10 @@ class InputConcatAdapter(FusionBlock):
                       padding=conv.padding, dilation=conv.dilation, padding_mode=conv.padding_mode)
         return adapter.to(device=conv.weight.device, dtype=conv.weight.dtype)
 
-    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor, input_size=None) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor, confidence: torch.Tensor | None = None,
+                input_size=None) -> torch.Tensor:
         prior = self.prepare(feat, prior, resize=False)
+        confidence = self.prepare_confidence(feat, confidence)
         if input_size is None:
             input_size = tuple(s * st for s, st in zip(feat.shape[-2:], self.conv.stride))
         extra = self.conv(resize_prior(prior, input_size))
@@ -120,7 +131,7 @@ class InputConcatAdapter(FusionBlock):
                 f"{tuple(extra.shape[-2:])} but feat is {tuple(feat.shape[-2:])}; pass input_size= the size of the "
                 "host convolution's input"
             )
-        return feat + extra
+        return add_gated(feat, extra, confidence)
 
     def merged_conv(self, conv: nn.Conv2d) -> nn.Conv2d:
         """The widened convolution equal to ``conv`` plus this adapter: it takes ``cat([x, prior])``.

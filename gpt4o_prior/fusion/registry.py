@@ -51,7 +51,7 @@ def list_fusions() -> list[str]:
     Example:
         >>> from gpt4o_prior.fusion import list_fusions
         >>> list_fusions()
-        ['channel_attention', 'concat', 'cross_attention', 'film', 'input_concat', 'sft', 'zero_add']
+        ['channel_attention', 'concat', 'cross_attention', 'deformable', 'film', 'input_concat', 'sft', 'zero_add']
     """
     return sorted(_FUSIONS)
 
@@ -89,7 +89,7 @@ def create_fusion(kind: str | type | Callable, channels: int, prior_channels: in
         **kwargs: the block's own keyword arguments (e.g. ``window=8`` for ``cross_attention``).
 
     Returns:
-        An ``nn.Module`` with ``forward(feat, *, prior)``, the identity at initialisation.
+        An ``nn.Module`` with ``forward(feat, *, prior, confidence=None)``, the identity at initialisation.
 
     Example:
         >>> import torch

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .base import FusionBlock
+from .gate import gate_update
 from .registry import register_fusion
 from .zero import zero_module
 
@@ -41,12 +42,16 @@ class SFTFusion(FusionBlock):
     Shape:
         - feat: (B, C, H, W)
         - prior: (B, Cp, h, w), resized to (H, W)
+        - confidence: (B, 1, h', w') or (B, h', w'), optional, resized to (H, W): gates the update
         - output: (B, C, H, W)
 
     Example:
         >>> block = SFTFusion(8, 4)
         >>> feat = torch.randn(2, 8, 9, 7)
         >>> torch.equal(block(feat, prior=torch.randn(2, 4, 16, 16)), feat)
+        True
+        >>> _ = torch.nn.init.normal_(block.to_gamma_beta.weight)  # as if trained
+        >>> torch.equal(block(feat, prior=torch.randn(2, 4, 16, 16), confidence=torch.zeros(2, 1, 4, 4)), feat)
         True
     """
 
@@ -60,7 +65,9 @@ class SFTFusion(FusionBlock):
         )
         self.to_gamma_beta = zero_module(nn.Conv2d(hidden, 2 * channels, 1))
 
-    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor,
+                confidence: torch.Tensor | None = None) -> torch.Tensor:
         prior = self.prepare(feat, prior)
+        confidence = self.prepare_confidence(feat, confidence)
         gamma, beta = self.to_gamma_beta(self.body(prior)).chunk(2, dim=1)
-        return sft_modulate(feat, gamma, beta)
+        return gate_update(feat, sft_modulate(feat, gamma, beta), confidence)

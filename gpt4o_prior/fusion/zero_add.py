@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .base import FusionBlock
+from .gate import add_gated
 from .registry import register_fusion
 from .zero import zero_module
 
@@ -24,6 +25,7 @@ class ZeroAddFusion(FusionBlock):
     Shape:
         - feat: (B, C, H, W)
         - prior: (B, Cp, h, w), resized to (H, W)
+        - confidence: (B, 1, h', w') or (B, h', w'), optional, resized to (H, W): gates the update
         - output: (B, C, H, W)
 
     Example:
@@ -38,6 +40,8 @@ class ZeroAddFusion(FusionBlock):
         pre = [nn.Conv2d(prior_channels, hidden, 1), nn.GELU()] if hidden else []
         self.proj = nn.Sequential(*pre, zero_module(nn.Conv2d(hidden or prior_channels, channels, 1)))
 
-    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, *, prior: torch.Tensor,
+                confidence: torch.Tensor | None = None) -> torch.Tensor:
         prior = self.prepare(feat, prior)
-        return feat + self.proj(prior)
+        confidence = self.prepare_confidence(feat, confidence)
+        return add_gated(feat, self.proj(prior), confidence)

@@ -11,7 +11,9 @@ A provider turns an input image into a prior. Two kinds exist:
 
 Both expose :meth:`Provider.key_fields`: the keyword arguments that, together with the sha256 of the bytes as
 sent, make the cache's ``request_key``. Change anything that changes the output (model, prompt, a parameter)
-and the key changes with it.
+and the key changes with it. A provider whose prior is made from the clean target (``uses_target = True``: the
+simulated provider) also puts the sha256 of the target's pixels into its key, so two sets made with the same
+settings over the same inputs but from different targets never share an entry.
 
 Example:
     >>> import numpy as np
@@ -79,6 +81,9 @@ class Provider:
 
     name: str = "provider"
     label: str = "other"
+    #: True for providers whose prior depends on the clean target passed as ``make(..., target=)`` (simulated
+    #: priors): their key then also holds the target's pixel hash (:meth:`key_fields`).
+    uses_target: bool = False
     model: str | None = None
     prompt_id: str | None = None
     prompt_version: int | None = None
@@ -88,14 +93,25 @@ class Provider:
         """Every setting that changes the output, as a JSON-able dict (part of the key). Default: none."""
         return {}
 
-    def key_fields(self) -> dict[str, Any]:
+    def key_fields(self, *, target_sha256: str | None = None) -> dict[str, Any]:
         """The keyword arguments of ``gpt4o_prior.cache.request_key`` except ``input_sha256``.
+
+        Args:
+            target_sha256: ``gpt4o_prior.cache.sha256_pixels`` of the clean target the prior is made from (as
+                decoded to (H, W, 3) uint8 RGB), or None. Added to ``params`` as ``target_sha256`` only when the
+                provider :attr:`uses_target`; ignored otherwise, so the keys of providers that never look at the
+                target do not depend on it.
 
         Returns:
             dict with ``provider``, ``model``, ``prompt_text``, ``prompt_version`` and ``params``.
         """
+        params = self.params()
+        if target_sha256 is not None and self.uses_target:
+            from ..cache.key import check_sha256
+
+            params = {**params, "target_sha256": check_sha256(target_sha256, "target_sha256")}
         return {"provider": self.name, "model": self.model, "prompt_text": self.prompt_text,
-                "prompt_version": self.prompt_version, "params": self.params()}
+                "prompt_version": self.prompt_version, "params": params}
 
     def set_fields(self) -> dict[str, Any]:
         """The fields of a ``gpt4o_prior.cache.PriorSet`` this provider fills, except ``name``."""
@@ -192,8 +208,10 @@ def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvi
                busy_poll_s: float = 0.5) -> dict[str, Any]:
     """Compute the priors of an offline provider for image files and store them in a prior cache.
 
-    The key uses the original file bytes (``as sent`` = as read) and :meth:`Provider.key_fields`; inputs whose
-    prior is already in the set are skipped, so the call is resumable. Each input is computed under the cache's
+    The key uses the original file bytes (``as sent`` = as read) and :meth:`Provider.key_fields`; for a provider
+    that :attr:`Provider.uses_target`, also the sha256 of the target's decoded pixels
+    (``gpt4o_prior.cache.sha256_pixels``: a re-encoded target file with the same pixels keeps its key, a changed
+    target gets a new one). Inputs whose prior is already in the set are skipped, so the call is resumable. Each input is computed under the cache's
     claim on its key, like a paid request: an input another live process is computing is waited for and then
     counted as cached (or computed here if that process died or gave up).
 
@@ -214,8 +232,9 @@ def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvi
     import time
     from pathlib import Path
 
-    from ..cache import PriorSet, request_key, sha256_bytes
+    from ..cache import PriorSet, request_key, sha256_bytes, sha256_pixels
     from ..cache.claim import busy_pause
+    from ..data.io import read_rgb
 
     cache.register_set(PriorSet(name=set_name, **provider.set_fields()))
     paths = [Path(p) for p in inputs]
@@ -232,7 +251,11 @@ def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvi
             if found is not None and found.status == "ok":
                 out["cached"] += 1
                 continue
-            key = request_key(**provider.key_fields(), input_sha256=src)
+            target, target_sha = None, None
+            if targets is not None and provider.uses_target:  # the prior's pixels depend on it: so does the key
+                target = read_rgb(Path(targets(path)))
+                target_sha = sha256_pixels(target)
+            key = request_key(**provider.key_fields(target_sha256=target_sha), input_sha256=src)
             claim, t0 = cache.claim(key), time.monotonic()
             while not claim.acquire():
                 pause = busy_pause(time.monotonic() - t0, busy_timeout, busy_poll_s)
@@ -249,7 +272,7 @@ def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvi
                     out["cached"] += 1
                     continue
                 _make_and_store(path, data, src, key, cache=cache, set_name=set_name, provider=provider,
-                                targets=targets)
+                                targets=targets, target=target)
             finally:
                 claim.release()
             out["done"] += 1
@@ -259,28 +282,35 @@ def fill_cache(inputs: Any, *, cache: Any, set_name: str, provider: OfflineProvi
 
 
 def _make_and_store(path: Any, data: bytes, src: str, key: str, *, cache: Any, set_name: str,
-                    provider: OfflineProvider, targets: Any) -> None:
-    """Compute one offline prior and store it (under the caller's claim on ``key``)."""
+                    provider: OfflineProvider, targets: Any, target: np.ndarray | None = None) -> None:
+    """Compute one offline prior and store it (under the caller's claim on ``key``); ``target``: the target
+    already read for the key, else it is read from ``targets`` here."""
     from pathlib import Path
 
     from ..cache.image_io import encode_png   # the cache's fast PNG level: read back, not shipped
     from ..data.io import decode_rgb, read_rgb
 
     image = decode_rgb(data, str(path))
-    target = None
-    if targets is not None:
+    if target is None and targets is not None:
         target = read_rgb(Path(targets(path)))
     prior = check_image(provider.make(image, target=target), f"{provider.name} prior of {path.name}")
     aligned = prior
     meta: dict[str, Any] = {"provider": provider.name, "model": provider.model, "params": provider.params(),
                             "label": provider.label}
+    # a provider that registers its output itself (simulated, register=True) hands over the confidence of its
+    # dense step; None: the prior reads as confidence 1 everywhere
+    confidence = getattr(provider, "last_confidence", None)
     if prior.shape != image.shape:
-        from ..align import align_prior
-        aligned, meta["alignment"] = align_prior(prior, image)
+        from ..align import align_with_confidence
+        # dense where registration is meant: a provider that says register=False keeps the global step only
+        dense = bool(getattr(provider, "register", True)) and bool(getattr(provider, "dense", True))
+        aligned, confidence, meta["alignment"] = align_with_confidence(prior, image, dense=dense)
+        if not dense:
+            confidence = None
     record = getattr(provider, "last_record", None)
     if record is not None:
         meta["record"] = record
     # a provider that registers its output itself keeps the output as made as the raw file, like a GPT answer
     raw = getattr(provider, "last_unregistered", None)
-    cache.put(key, encode_png(prior if raw is None else raw), meta=meta, aligned=aligned, set_name=set_name,
-              source_sha256=src, source_name=path.name)
+    cache.put(key, encode_png(prior if raw is None else raw), meta=meta, aligned=aligned, confidence=confidence,
+              set_name=set_name, source_sha256=src, source_name=path.name)

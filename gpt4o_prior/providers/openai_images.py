@@ -607,8 +607,14 @@ def _spool_clear(cache: Any, key: str) -> None:
 
 
 def _store(cache: Any, *, set_name: str, provider: OpenAIImagesProvider, prepared: PreparedInput,
-           result: EditResult, extra_meta: dict[str, Any] | None = None, register: bool = True) -> None:
-    """Align an ok answer to its input and put it in the cache, or record a refusal."""
+           result: EditResult, extra_meta: dict[str, Any] | None = None, register: bool = True,
+           dense: bool | None = None) -> None:
+    """Align an ok answer to its input and put it in the cache with its confidence, or record a refusal.
+
+    ``dense`` (default: ``register``) runs the dense step after registration, whose per-pixel confidence is stored
+    beside the aligned prior; without the input (a batch collected without it) only the fit is undone and no
+    confidence is stored (the prior reads as confidence 1).
+    """
     meta = {"provider": provider.name, "model": provider.model, "prompt_id": provider.prompt_id,
             "prompt_version": provider.prompt_version, "params": provider.params(), "requested_size": prepared.size,
             "request_id": result.request_id, "usage": result.usage, "cost_usd": result.cost_usd,
@@ -618,17 +624,22 @@ def _store(cache: Any, *, set_name: str, provider: OpenAIImagesProvider, prepare
         cache.put_refusal(prepared.key, meta={**meta, "code": result.code, "reason": result.reason},
                           set_name=set_name, source_sha256=prepared.source_sha256, source_name=prepared.source_name)
         return
-    from ..align import align_prior, undo_fit
+    from ..align import align_with_confidence, undo_fit
 
     prior = decode_rgb(result.png, f"the answer for {prepared.source_name}")
+    dense = register if dense is None else bool(dense)
+    confidence = None
     if prepared.image is not None:
-        aligned, record = align_prior(prior, prepared.image, record=prepared.transform, register=register)
+        aligned, confidence, record = align_with_confidence(prior, prepared.image, record=prepared.transform,
+                                                            register=register, dense=dense)
+        if record.get("dense") is None:
+            confidence = None  # no dense step: no confidence file (reads as ones, as before)
     else:
         aligned = undo_fit(prior, prepared.transform)
-        record = {"fit": prepared.transform, "undo": "fit", "registered": False,
+        record = {"fit": prepared.transform, "undo": "fit", "registered": False, "dense": None,
                   "reason": "input not available: fit undone without registration"}
     meta["alignment"] = record
-    cache.put(prepared.key, result.png, meta=meta, aligned=aligned, set_name=set_name,
+    cache.put(prepared.key, result.png, meta=meta, aligned=aligned, confidence=confidence, set_name=set_name,
               source_sha256=prepared.source_sha256, source_name=prepared.source_name)
 
 
@@ -636,7 +647,8 @@ async def generate(inputs: Iterable[str | Path], *, cache: Any, set_name: str, p
                    client: Any, concurrency: int = 8, max_cost: float | None = None,
                    retry: RetryPolicy | None = None, price_table: dict[str, Price] | None = None,
                    progress: bool = False, api_key: str | None = None, register: bool = True,
-                   workers: int = 0, busy_timeout: float | None = None, busy_poll_s: float = 0.5,
+                   dense: bool | None = None, workers: int = 0, busy_timeout: float | None = None,
+                   busy_poll_s: float = 0.5,
                    on_result: Callable[[str, str, str | None], None] | None = None) -> GenerateSummary:
     """Fill the cache with GPT priors of ``inputs``: bounded concurrency, retries, refusals, a cost budget.
 
@@ -660,6 +672,9 @@ async def generate(inputs: Iterable[str | Path], *, cache: Any, set_name: str, p
         api_key: the key, only to scrub it from messages.
         register: register each answer to its input (``align_prior``); False only undoes the recorded fit, which
             is much cheaper (run ``gpt4o-prior align --inputs ... --force`` later to register).
+        dense: after registering, align each answer densely and store its per-pixel confidence beside it
+            (``gpt4o_prior.align.align_with_confidence``). Default: on when ``register`` is; False keeps the
+            global step only (no confidence file: the prior reads as confidence 1).
         workers: image work (fitting and encoding inputs, decoding and aligning answers, writing the cache) runs
             in threads when 0 (default), or in a pool of this many processes, which uses more cores (the
             threads share one interpreter); -1: one process per core, at most 8.
@@ -798,7 +813,7 @@ async def generate(inputs: Iterable[str | Path], *, cache: Any, set_name: str, p
                 return "failed", f"{result.code}: {result.reason}"
             try:
                 await offload(_store, cache, set_name=set_name, provider=provider, prepared=prepared, result=result,
-                              register=register)
+                              register=register, dense=dense)
             except Exception as e:  # noqa: BLE001 - keep the spool, report, carry on with the other inputs
                 return "failed", f"storing the answer failed ({type(e).__name__}: {e}); it is kept in " \
                                  f"{_spool_dir(cache)} and will be stored on the next run"
@@ -814,7 +829,7 @@ async def generate(inputs: Iterable[str | Path], *, cache: Any, set_name: str, p
                              request_id=(entry.meta or {}).get("request_id"),
                              returned_size=(entry.meta or {}).get("returned_size"))
             await offload(_store, cache, set_name=set_name, provider=provider, prepared=prepared, result=res,
-                          extra_meta={"reused_from": entry.key}, register=register)
+                          extra_meta={"reused_from": entry.key}, register=register, dense=dense)
         return "cached", None
 
     try:

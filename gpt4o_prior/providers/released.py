@@ -1,9 +1,10 @@
 """Import a folder of already-made priors (e.g. the GPT-4o outputs a study released) into the prior cache.
 
 :func:`import_folder` matches every input image to its prior by file name, aligns the prior to the input's
-geometry (:func:`gpt4o_prior.align.align_prior`), and stores both the prior as found and the aligned prior in the
-cache under a named prior set (label ``released-gpt`` by default), keyed by the input file's content hash, so a
-dataset finds it however the input folder is later renamed or moved.
+geometry (:func:`gpt4o_prior.align.align_with_confidence`: global registration, then a dense step with a per-pixel
+confidence), and stores the prior as found, the aligned prior and its confidence in the cache under a named prior
+set (label ``released-gpt`` by default), keyed by the input file's content hash, so a dataset finds it however the
+input folder is later renamed or moved.
 
 **Name templates.** ``template`` says what the prior's file stem (name without extension) is for an input:
 
@@ -212,7 +213,8 @@ class ImportReport:
         unmatched_priors: prior file names that no input claimed.
         hint: for an unmatched input, the prior name the template looked for (to help fix the template).
         alignment: input name -> alignment summary (``quality``: structure correlation after registration,
-            ``registered``, ``fallback``: registration tried and rejected, ``reason``).
+            ``registered``, ``fallback``: registration tried and rejected, ``reason``, ``confidence_mean``: the
+            dense step's mean per-pixel confidence, None without it).
         seconds: wall time.
     """
 
@@ -258,6 +260,10 @@ class ImportReport:
         if self.alignment:
             quality = (f"; structure correlation mean {np.mean(scores):.3f}, min {np.min(scores):.3f}"
                        if scores else "")
+            confs = [a["confidence_mean"] for a in self.alignment.values()
+                     if isinstance(a.get("confidence_mean"), (int, float))]
+            if confs:
+                quality += f"; mean confidence {np.mean(confs):.3f}"
             lines.append(f"  alignment: {registered} registered, {fallbacks} kept unregistered (registration "
                          f"rejected){quality}")
         for title, names in (("inputs without a prior", self.unmatched_inputs),
@@ -319,11 +325,14 @@ def _progress(iterable, total: int, enabled: bool, desc: str):
 
 def import_folder(priors_dir: str | Path, *, inputs_dir: str | Path, cache, set_name: str,
                   template: str | Callable[[str], str] = "{stem}", label: str = "released-gpt",
-                  register: bool = True, progress: bool = True, model: str | None = None) -> ImportReport:
+                  register: bool = True, progress: bool = True, model: str | None = None,
+                  dense: bool | None = None) -> ImportReport:
     """Import a folder of priors into ``cache`` as the prior set ``set_name``.
 
     For each input image of ``inputs_dir`` the prior named by ``template`` is looked up in ``priors_dir``; it is
-    decoded, aligned to the input (``align_prior(prior, input, register=register)``) and stored under the key
+    decoded, aligned to the input (``align_with_confidence(prior, input, register=register, dense=dense)``: global
+    registration, then the dense step and its per-pixel confidence, stored beside the aligned prior) and stored
+    under the key
     ``request_key(provider="released", params={"set": set_name, "prior_sha256": ...},
     input_sha256=sha256(input file bytes))``: the
     prior file as found (PNG, JPEG and WebP byte for byte; other formats as PNG) and the aligned prior. The prior
@@ -340,6 +349,7 @@ def import_folder(priors_dir: str | Path, *, inputs_dir: str | Path, cache, set_
         register: let the alignment register the prior to the input (else only undo the size change).
         progress: show a progress bar on stderr.
         model: the model that made the priors, if known; recorded in the set.
+        dense: run the dense alignment step and store its confidence (default: on when ``register`` is).
 
     Returns:
         :class:`ImportReport`; ``report.exit_code`` is 1 when some input has no prior.
@@ -349,7 +359,7 @@ def import_folder(priors_dir: str | Path, *, inputs_dir: str | Path, cache, set_
         ValueError: ambiguous matches, a bad template, an unreadable image (the message names the file), or a
             set of the same name registered with different fields.
     """
-    from ..align import align_prior
+    from ..align import align_with_confidence
     from ..cache import PriorCache, PriorSet, sha256_bytes
 
     if not isinstance(cache, PriorCache):
@@ -386,9 +396,13 @@ def import_folder(priors_dir: str | Path, *, inputs_dir: str | Path, cache, set_
             continue
         input_img = decode_rgb(input_bytes, name=f"input {inp}")
         prior_img = decode_rgb(prior_bytes, name=f"prior {prior_path}")
-        aligned, record = align_prior(prior_img, input_img, register=register)
+        dense_on = register if dense is None else bool(dense)
+        aligned, confidence, record = align_with_confidence(prior_img, input_img, register=register, dense=dense_on)
+        if record.get("dense") is None:
+            confidence = None  # no dense step: no confidence file (the prior reads as confidence 1)
         summary = {"quality": record.get("quality"), "registered": bool(record.get("registered", False)),
-                   "fallback": bool(record.get("fallback", False)), "reason": record.get("reason")}
+                   "fallback": bool(record.get("fallback", False)), "reason": record.get("reason"),
+                   "confidence_mean": (record.get("dense") or {}).get("confidence_mean")}
         meta = {
             "provider": provider.name, "label": label, "model": model, "set": set_name,
             "prior_file": prior_path.relative_to(priors_dir).as_posix(), "prior_file_sha256": prior_sha,
@@ -396,8 +410,8 @@ def import_folder(priors_dir: str | Path, *, inputs_dir: str | Path, cache, set_
             "input_file": inp.name, "input_size": [int(input_img.shape[1]), int(input_img.shape[0])],
             "template": template_text, "alignment": record, "alignment_summary": summary,
         }
-        cache.put(key, _storable(prior_bytes, prior_img), meta=meta, aligned=aligned, set_name=set_name,
-                  source_sha256=source_sha, source_name=inp.name)
+        cache.put(key, _storable(prior_bytes, prior_img), meta=meta, aligned=aligned, confidence=confidence,
+                  set_name=set_name, source_sha256=source_sha, source_name=inp.name)
         (report.updated if old is not None else report.added).append(inp.name)
         report.alignment[inp.name] = summary
     report.seconds = time.time() - started

@@ -14,7 +14,6 @@ from ..registry import TRANSFORMS, register
 __all__ = ["LoadPrior", "FALLBACKS"]
 
 
-
 @register(TRANSFORMS)
 class LoadPrior(BaseTransform):
     """Load the prior of ``results[key]`` from a prior cache, aligned to it and laid out like it.
@@ -25,8 +24,16 @@ class LoadPrior(BaseTransform):
     ``LoadImageFromFile`` recorded in ``results[f'{key}_channel_order']``) and dtype. Put it right after
     ``LoadImageFromFile(key='img')``, before any crop or flip.
 
+    With ``confidence=True`` (the default) the prior's per-pixel confidence comes with it, as
+    ``results['prior_confidence']``: ``(H, W, 1)`` float32 in [0, 1] of the prior's size (the cache's confidence map;
+    ones for a prior cached without one, zeros where a ``fallback`` stands in for a missing prior, which carries
+    nothing of the generative model). Move it with the prior: :func:`mmagic_plugins.config.prior_pipeline` adds it
+    to the keys of the shared geometric transforms, ``PriorPairedRandomCrop`` and ``PriorAugment`` move it
+    themselves, and ``PackInputs(keys=[..., 'prior', 'prior_confidence'])`` hands it to ``PriorEditModel``, which
+    passes it to the generator as ``confidence=``.
+
     Required keys: ``img``, ``img_path``. Added keys: ``prior``, ``prior_channel_order``, ``prior_color_type``,
-    ``ori_prior_shape``.
+    ``ori_prior_shape`` and (``confidence=True``) ``prior_confidence``.
 
     Args:
         cache: prior cache folder (a :class:`gpt4o_prior.cache.PriorCache` root).
@@ -35,20 +42,31 @@ class LoadPrior(BaseTransform):
         prior_key: results key to write the prior to.
         fallback: an input without a prior: ``'error'`` (raise, naming the file, the set and the command that
             fills the cache), ``'input'`` (the input itself) or ``'zeros'``.
+        confidence: also load the prior's confidence (``True``/``False`` only); ``False``: none (the generator
+            then trusts the prior everywhere, the behaviour before confidence maps existed).
+        confidence_key: results key to write the confidence to; default ``f'{prior_key}_confidence'``.
 
     Raises:
-        ValueError: unknown ``fallback``; at call time, an input that is not a 3-channel colour image, or whose
-            size no longer matches its file (a crop or resize ran before ``LoadPrior``).
+        ValueError: unknown ``fallback``, a ``confidence`` that is not a bool; at call time, an input that is not
+            a 3-channel colour image, or whose size no longer matches its file (a crop or resize ran before
+            ``LoadPrior``).
+
+    Shape:
+        img ``(H, W, 3)`` -> prior ``(H, W, 3)`` (img's dtype), confidence ``(H, W, 1)`` float32.
 
     Example:
         >>> LoadPrior(cache='priors/', set='ohaze-gpt')
-        LoadPrior(cache='priors/', set='ohaze-gpt', key='img', prior_key='prior', fallback='error')
+        LoadPrior(cache='priors/', set='ohaze-gpt', key='img', prior_key='prior', fallback='error', confidence=True)
+        >>> LoadPrior(cache='priors/', set='ohaze-gpt', confidence=False).confidence_key is None
+        True
     """
 
     def __init__(self, cache: str, set: str, key: str = "img", prior_key: str = "prior",  # noqa: A002
-                 fallback: str = "error") -> None:
+                 fallback: str = "error", confidence: bool = True, confidence_key: str | None = None) -> None:
         if fallback not in FALLBACKS:
             raise ValueError(f"LoadPrior: fallback must be one of {FALLBACKS}, got {fallback!r}")
+        if not isinstance(confidence, bool):
+            raise ValueError(f"LoadPrior: confidence must be True or False, got {confidence!r}")
         if not cache or not set:
             raise ValueError("LoadPrior needs cache=<prior cache folder> and set=<prior set name>, e.g. "
                              "prior = dict(cache='priors/', set='ohaze-gpt')")
@@ -57,6 +75,9 @@ class LoadPrior(BaseTransform):
         self.key = key
         self.prior_key = prior_key
         self.fallback = fallback
+        self.confidence = confidence
+        # None when off: nothing is written (and no stale key is expected downstream)
+        self.confidence_key = (confidence_key or f"{prior_key}_confidence") if confidence else None
         self._cache = None  # opened on first use, in each DataLoader worker
 
     @property
@@ -107,7 +128,8 @@ class LoadPrior(BaseTransform):
         if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"LoadPrior: '{self.key}' of {path} must be a colour image (H, W, 3), got "
                              f"{getattr(img, 'shape', type(img).__name__)}; load it with color_type='color'")
-        prior = self.cache.load_prior(self.set_name, path, fallback=self.fallback)
+        out = self.cache.load_prior(self.set_name, path, fallback=self.fallback, with_confidence=self.confidence)
+        prior, conf = out if self.confidence else (out, None)
         if prior is None:  # only with fallback='skip', which we do not offer; be explicit anyway
             raise FileNotFoundError(f"no prior of set '{self.set_name}' for {path}")
         prior = np.asarray(prior)
@@ -123,8 +145,10 @@ class LoadPrior(BaseTransform):
         results[f"{self.prior_key}_channel_order"] = order
         results[f"{self.prior_key}_color_type"] = "color"
         results[f"ori_{self.prior_key}_shape"] = results[self.prior_key].shape
+        if conf is not None:  # (H, W) from the cache: ones if stored without one, zeros for a fallback
+            results[self.confidence_key] = np.array(conf, dtype=np.float32, order="C", copy=True)[..., None]
         return results
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(cache={self.cache_root!r}, set={self.set_name!r}, key={self.key!r}, "
-                f"prior_key={self.prior_key!r}, fallback={self.fallback!r})")
+                f"prior_key={self.prior_key!r}, fallback={self.fallback!r}, confidence={self.confidence!r})")

@@ -27,6 +27,13 @@ class PriorAugment(BaseTransform):
     ``PriorEditModel`` trains on both and honours the flags. :func:`mmagic_plugins.config.prior_pipeline` packs
     all of these.
 
+    The prior's confidence (``prior_confidence``, ``(H, W, 1)`` float from ``LoadPrior``), wherever the results
+    carry one, goes with the prior: warped by the very affine the prior is (0 where the warp fills in the border:
+    that prior content is invented, :func:`gpt4o_prior.augment.warp_confidence`), and 0 everywhere when the prior
+    is dropped, whatever the fill (the stand-in carries nothing of the generative model). ``dropout_mode='pair'``
+    adds ``prior_dropped_confidence`` (zeros), packed beside ``prior_dropped``. These are the BasicSR adapter's
+    rules (:func:`gpt4o_prior.augment.prior_training_views`).
+
     Args:
         dropout: probability of replacing the prior by ``dropout_fill`` (0 turns dropout off).
         dropout_fill: what a dropped prior becomes: ``'input'`` (the input patch), ``'zeros'``, ``'mean'`` or
@@ -40,6 +47,10 @@ class PriorAugment(BaseTransform):
         max_scale: largest relative warp zoom.
         key: key of the input. Default ``'img'``.
         prior_key: key of the prior. Default ``'prior'``.
+        confidence_key: key of the prior's confidence. Default ``f'{prior_key}_confidence'``.
+
+    Shape:
+        prior ``(H, W, C)`` and confidence ``(H, W, 1)`` keep their shapes and dtypes.
 
     Example:
         >>> import numpy as np
@@ -47,12 +58,17 @@ class PriorAugment(BaseTransform):
         >>> out = PriorAugment(dropout=1.0, warp=0.0)(dict(img=img, prior=np.zeros_like(img)))
         >>> bool((out['prior'] == img).all())  # dropped: replaced by the input
         True
+        >>> out = PriorAugment(dropout=1.0, warp=0.0)(dict(img=img, prior=np.zeros_like(img),
+        ...                                                prior_confidence=np.ones((8, 8, 1), np.float32)))
+        >>> float(out['prior_confidence'].max())  # ... and trusted nowhere
+        0.0
     """
 
     def __init__(self, dropout: float = augment.PRIOR_DROPOUT, dropout_fill: str | None = None,
                  warp: float = augment.WARP_PROB, max_shift: float = augment.MAX_SHIFT,
                  max_rotation: float = augment.MAX_ROTATION, max_scale: float = augment.MAX_SCALE,
-                 key: str = "img", prior_key: str = "prior", dropout_mode: str = "sample") -> None:
+                 key: str = "img", prior_key: str = "prior", dropout_mode: str = "sample",
+                 confidence_key: str | None = None) -> None:
         if dropout_mode not in augment.DROPOUT_MODES:
             raise ValueError(f"PriorAugment: dropout_mode must be one of {augment.DROPOUT_MODES}, "
                              f"got {dropout_mode!r}")
@@ -67,6 +83,7 @@ class PriorAugment(BaseTransform):
         self.dropout, self.dropout_fill, self.warp = float(dropout), dropout_fill, float(warp)
         self.max_shift, self.max_rotation, self.max_scale = float(max_shift), float(max_rotation), float(max_scale)
         self.key, self.prior_key, self.dropout_mode = key, prior_key, dropout_mode
+        self.confidence_key = confidence_key or f"{prior_key}_confidence"
 
     def transform(self, results: dict) -> dict:
         """Augment ``results[prior_key]`` (see the class docstring)."""
@@ -74,10 +91,14 @@ class PriorAugment(BaseTransform):
             raise KeyError(f"PriorAugment: results has no '{self.prior_key}'; put LoadPrior before it")
         prior = results[self.prior_key]
         lq = results.get(self.key) if self.dropout_fill == "input" else None
+        conf = results.get(self.confidence_key)
         views = augment.prior_training_views(prior, lq=lq, mode=self.dropout_mode, dropout=self.dropout,
                                              fill=self.dropout_fill, warp=self.warp, max_shift=self.max_shift,
-                                             max_rotation=self.max_rotation, max_scale=self.max_scale, rng=None)
+                                             max_rotation=self.max_rotation, max_scale=self.max_scale, rng=None,
+                                             confidence=conf)
         results[self.prior_key] = np.ascontiguousarray(views.prior)
+        if views.confidence is not None:  # warped with the prior, 0 where it was dropped
+            results[self.confidence_key] = np.ascontiguousarray(views.confidence)
         if views.keep is not None:  # the flags travel as meta keys (PriorEditModel reads them)
             results[f"{self.prior_key}_keep"] = views.keep
         if views.dropped is not None:
@@ -85,6 +106,8 @@ class PriorAugment(BaseTransform):
             results[dropped] = np.ascontiguousarray(views.dropped)
             if views.dropped_keep is not None:
                 results[f"{dropped}_keep"] = views.dropped_keep
+            if views.dropped_confidence is not None:  # zeros: the stand-in is trusted nowhere
+                results[f"{dropped}_confidence"] = np.ascontiguousarray(views.dropped_confidence)
             for meta in ("channel_order", "color_type"):
                 if f"{self.prior_key}_{meta}" in results:
                     results[f"{dropped}_{meta}"] = results[f"{self.prior_key}_{meta}"]

@@ -16,6 +16,8 @@ from basicsr_plugins import archs, datasets, model, prior_arch  # noqa: F401  (r
 
 SET = "toy-sim"
 ECHO = "toy-echo"  # prior == input
+CONF = "toy-conf"  # prior == input, confidence == the input's red channel / 255
+ZERO = "toy-zero"  # the simulated prior, confidence 0 everywhere (trusted nowhere)
 SIZE = 40  # px
 HOST = {"type": "G4PNAFNet", "img_channel": 3, "width": 8, "middle_blk_num": 1, "enc_blk_nums": [1],
         "dec_blk_nums": [1]}
@@ -29,9 +31,12 @@ def _blur_shift(img: np.ndarray) -> np.ndarray:
     return np.clip(f, 0, 255).astype(np.uint8)
 
 
-def fill_cache(cache, lq_dir: Path, gt_dir: Path, set_name: str = SET, *, echo: bool = False) -> None:
+def fill_cache(cache, lq_dir: Path, gt_dir: Path, set_name: str = SET, *, echo: bool = False,
+               confidence: str | None = None) -> None:
     """Register ``set_name`` and put a prior for every input: the blurred / shifted gt, or (``echo``) the input
-    itself (so a correctly transformed prior equals ``lq`` pixel for pixel)."""
+    itself (so a correctly transformed prior equals ``lq`` pixel for pixel). ``confidence``: None (stored without
+    one, as caches made before confidence maps), ``"red"`` (the input's red channel / 255, so a correctly moved
+    confidence equals ``lq[0]``) or ``"zeros"``."""
     from gpt4o_prior.cache import PriorSet, request_key, sha256_bytes
 
     cache.register_set(PriorSet(name=set_name, provider="simulated", model=None, label="simulated",
@@ -42,8 +47,13 @@ def fill_cache(cache, lq_dir: Path, gt_dir: Path, set_name: str = SET, *, echo: 
         prior = _read_rgb(lq_path) if echo else _blur_shift(_read_rgb(gt_dir / lq_path.name))
         key = request_key(provider="simulated", model=None, prompt_text=None, prompt_version=None,
                           params={"echo": echo, "set": set_name}, input_sha256=sha)
-        cache.put(key, _png_bytes(prior), meta={"provider": "simulated"}, aligned=prior, set_name=set_name,
-                  source_sha256=sha, source_name=lq_path.name)
+        conf = None
+        if confidence == "red":
+            conf = _read_rgb(lq_path)[..., 0].astype(np.float32) / 255.0
+        elif confidence == "zeros":
+            conf = np.zeros(prior.shape[:2], np.float32)
+        cache.put(key, _png_bytes(prior), meta={"provider": "simulated"}, aligned=prior, confidence=conf,
+                  set_name=set_name, source_sha256=sha, source_name=lq_path.name)
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -76,7 +86,8 @@ def _write_split(root: Path, split: str, n: int, seed: int) -> None:
 
 @pytest.fixture(scope="session")
 def toy(tmp_path_factory):
-    """A tiny dataset (4 train, 2 val 40x40 pairs) and a cache with set 'toy-sim' covering every input."""
+    """A tiny dataset (4 train, 2 val 40x40 pairs) and a cache whose sets (SET, ECHO, CONF, ZERO) cover every
+    input."""
     from gpt4o_prior.cache import PriorCache
 
     root = tmp_path_factory.mktemp("toy")
@@ -86,6 +97,9 @@ def toy(tmp_path_factory):
     for split in ("train", "val"):
         fill_cache(cache, root / "data" / split / "lq", root / "data" / split / "gt")
         fill_cache(cache, root / "data" / split / "lq", root / "data" / split / "gt", ECHO, echo=True)
+        fill_cache(cache, root / "data" / split / "lq", root / "data" / split / "gt", CONF, echo=True,
+                   confidence="red")
+        fill_cache(cache, root / "data" / split / "lq", root / "data" / split / "gt", ZERO, confidence="zeros")
     return root
 
 

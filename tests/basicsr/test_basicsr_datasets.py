@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from basicsr_helpers import ECHO, SET, base_opt
+from basicsr_helpers import CONF, ECHO, SET, base_opt
 
 from basicsr_plugins.datasets import PriorPairedImageDataset, PriorSingleImageDataset, PriorsMissingError
 from basicsr_plugins.prior_option import apply_prior_option
@@ -83,7 +83,10 @@ def test_single_image_dataset_twin(toy):
            "io_backend": {"type": "disk"}, "phase": "test", "prior_cache": str(toy / "priors"), "prior_set": ECHO}
     ds = PriorSingleImageDataset(opt)
     item = ds[0]
-    assert set(item) == {"lq", "prior", "lq_path"} and torch.equal(item["prior"], item["lq"])
+    assert set(item) == {"lq", "prior", "prior_confidence", "lq_path"} and torch.equal(item["prior"], item["lq"])
+    assert torch.equal(item["prior_confidence"], torch.ones(1, 40, 40))  # cached without a confidence: ones
+    item = PriorSingleImageDataset(dict(opt, prior_set=CONF, io_backend={"type": "disk"}))[1]
+    assert torch.equal(item["prior_confidence"], item["lq"][:1])
 
 
 def test_missing_priors_fail_at_construction_listing_files_and_the_command(toy, tmp_path):
@@ -100,6 +103,19 @@ def test_missing_priors_fail_at_construction_listing_files_and_the_command(toy, 
 
     opt["prior_fallback"] = "input"  # explicit fallback: no error, the input stands in for the prior
     PriorPairedImageDataset(opt)
+
+
+def test_a_fallback_prior_is_trusted_nowhere(toy, tmp_path):
+    import cv2
+
+    lq_dir = tmp_path / "lq"
+    lq_dir.mkdir()
+    cv2.imwrite(str(lq_dir / "new.png"), np.full((40, 40, 3), 90, np.uint8))  # an input the cache has never seen
+    for fallback in ("input", "zeros"):
+        opt = _dataset_opt(toy, "val", set=CONF, fallback=fallback)
+        opt["dataroot_lq"] = opt["dataroot_gt"] = str(lq_dir)
+        item = PriorPairedImageDataset(opt)[0]
+        assert item["prior_confidence"].shape == (1, 40, 40) and float(item["prior_confidence"].abs().max()) == 0
 
 
 def test_unknown_set_lmdb_and_missing_keys_are_refused(toy, tmp_path):
@@ -153,3 +169,65 @@ def test_bad_dropout_mode_is_named(toy, prior, match):
 
     with pytest.raises(PriorOptionError, match=match):
         PriorPairedImageDataset(_dataset_opt(toy, **prior))
+
+
+# ------------------------------------------------------------------------------------------ confidence
+def test_train_items_carry_the_confidence_cropped_flipped_rotated_like_the_prior(toy):
+    ds = PriorPairedImageDataset(_dataset_opt(toy, set=CONF, warp=0, dropout=0))
+    items = []
+    for seed in range(12):
+        random.seed(seed)
+        np.random.seed(seed)
+        item = ds[seed % len(ds)]
+        assert item["prior_confidence"].shape == (1, 32, 32) and item["prior_confidence"].dtype == torch.float32
+        # the cache's confidence is the input's red channel: moved like lq, it equals lq's red channel
+        assert torch.equal(item["prior_confidence"], item["lq"][:1])
+        items.append(item)
+    batch = torch.utils.data.default_collate(items[:2])
+    assert batch["prior_confidence"].shape == (2, 1, 32, 32)
+    val = PriorPairedImageDataset(_dataset_opt(toy, "val", set=CONF, warp=1.0, dropout=1.0))[0]
+    assert torch.equal(val["prior_confidence"], val["lq"][:1])  # validation: the cache's confidence, untouched
+
+
+def test_the_confidence_is_warped_with_the_prior_and_zero_where_the_warp_invents(toy):
+    ds = PriorPairedImageDataset(_dataset_opt(toy, set=CONF, warp=1.0, dropout=0.0, max_shift=3))
+    np.random.seed(1)
+    random.seed(1)
+    for i in range(6):
+        item = ds[i % 4]
+        conf, red = item["prior_confidence"][0], item["prior"][0]  # the echo prior's red channel: the confidence
+        assert not torch.equal(item["prior"], item["lq"])  # warped
+        torch.testing.assert_close(conf[5:-5, 5:-5], red[5:-5, 5:-5], atol=1e-5, rtol=0)
+        assert bool((conf <= red + 1e-5).all())  # zero-filled outside the frame, never above the prior there
+
+
+def test_dropped_priors_take_their_confidence_with_them(toy):
+    for fill in ("zeros", "input", "none"):
+        item = PriorPairedImageDataset(_dataset_opt(toy, set=CONF, warp=0, dropout=1.0, dropout_fill=fill))[0]
+        assert float(item["prior_confidence"].abs().max()) == 0
+    ds = PriorPairedImageDataset(_dataset_opt(toy, set=CONF, warp=0, dropout_mode="pair"))
+    item = ds[2]
+    assert torch.equal(item["prior_confidence"], item["lq"][:1])  # the kept view keeps its confidence
+    assert item["prior_dropped_confidence"].shape == (1, 32, 32)
+    assert float(item["prior_dropped_confidence"].abs().max()) == 0
+
+
+def test_old_caches_give_ones_and_confidence_false_gives_none(toy):
+    item = PriorPairedImageDataset(_dataset_opt(toy, set=ECHO, warp=0, dropout=0))[0]
+    assert torch.equal(item["prior_confidence"], torch.ones(1, 32, 32))  # stored without one: trusted everywhere
+    for phase in ("train", "val"):
+        item = PriorPairedImageDataset(_dataset_opt(toy, phase, set=CONF, confidence=False, dropout_mode="pair"))[0]
+        assert "prior_confidence" not in item and "prior_dropped_confidence" not in item
+
+
+def test_a_non_bool_confidence_option_is_named(toy):
+    from basicsr_plugins.prior_option import PriorOptionError, apply_prior_option
+
+    opt = _dataset_opt(toy)
+    opt["prior_confidence"] = "yes"  # written in the dataset itself
+    with pytest.raises(PriorOptionError, match="option 'prior_confidence' must be true or false, got 'yes'"):
+        PriorPairedImageDataset(opt)
+    opt = base_opt(toy, "bad")
+    opt["prior"]["confidence"] = 1
+    with pytest.raises(PriorOptionError, match="'prior.confidence' must be true or false, got 1"):
+        apply_prior_option(opt)

@@ -52,3 +52,38 @@ def test_training_with_the_prior_beats_training_without(kind, baseline):
     net = attach_mod.attach_prior(TinyResNet(c=16, blocks=1), fusion=kind)
     with_prior = _train(net, use_prior=True)
     assert with_prior < 0.6 * baseline, (kind, with_prior, baseline)
+
+
+# A displaced prior: the target's colour varies pixel by pixel and the prior carries it two pixels off. The
+# deformable block learns to read it where it is; it should do at least as well as SFT, which reads it in place.
+# (Measured on the CPU, test MSE after 60 steps: no prior 0.0256, sft 0.0113, deformable 0.0075 with this seed;
+# with the training stream's seeds 2 and 3, sft 0.0107 / 0.0105 and deformable 0.0078 / 0.0079.)
+
+
+def _shifted_batch(g, n=8, size=16, shift=2):
+    target = torch.nn.functional.interpolate(torch.rand(n, 3, size // 2, size // 2, generator=g), size=(size, size),
+                                             mode="bilinear", align_corners=False)
+    x = target.mean(1, keepdim=True).expand(-1, 3, -1, -1)  # luminance only: the colour is in the prior alone
+    return x, torch.roll(target, shifts=(shift, shift), dims=(2, 3)), target
+
+
+def _train_shifted(kind, use_prior=True, steps=60):
+    torch.manual_seed(0)
+    net = attach_mod.attach_prior(TinyResNet(c=16, blocks=1), fusion=kind)
+    g = torch.Generator().manual_seed(1)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(steps):
+        x, prior, target = _shifted_batch(g)
+        loss = (net(x, prior=prior if use_prior else None) - target).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        x, prior, target = _shifted_batch(torch.Generator().manual_seed(999), n=32)
+        return (net(x, prior=prior if use_prior else None) - target).pow(2).mean().item()
+
+
+def test_deformable_uses_a_displaced_prior_at_least_as_well_as_sft():
+    none, sft, deformable = _train_shifted("sft", use_prior=False), _train_shifted("sft"), _train_shifted("deformable")
+    assert deformable < 0.5 * none, (deformable, none)
+    assert deformable <= sft, (deformable, sft)

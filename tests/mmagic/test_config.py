@@ -77,6 +77,8 @@ def test_prior_keys_reach_model_and_pipelines(mm):
     (dict(cache="c/", set="s", speed=2), "unknown key"),
     (dict(cache="c/", set="s", fallback="skip"), "fallback"),
     ("priors/", "must be a dict"),
+    (dict(cache="c/", set="s", confidence="yes"), r"prior.confidence must be True or False, got 'yes'"),
+    (dict(cache="c/", set="s", confidence=1), r"prior.confidence must be True or False, got 1"),
 ])
 def test_bad_prior_settings_are_named(mm, prior, match):
     from mmagic_plugins.config import PriorConfigError, apply_prior
@@ -105,7 +107,8 @@ def test_dropout_mode_pair_packs_the_fill_and_conflicts_are_named(mm):
     out = apply_prior(cfg)
     train = out["train_dataloader"]["dataset"]["pipeline"]
     assert train[2]["type"] == "PriorAugment" and train[2]["dropout_mode"] == "pair"
-    assert train[3]["keys"] == ["merged", "img", "prior", "prior_dropped"]
+    assert train[3]["keys"] == ["merged", "img", "prior", "prior_dropped", "prior_confidence",
+                                "prior_dropped_confidence"]
     assert {"prior_dropped_channel_order", "prior_keep", "prior_dropped_keep"} <= set(train[3]["meta_keys"])
     val = out["val_dataloader"]["dataset"]["pipeline"]
     assert "prior_dropped" not in val[-1]["keys"] and all(s["type"] != "PriorAugment" for s in val)
@@ -115,3 +118,61 @@ def test_dropout_mode_pair_packs_the_fill_and_conflicts_are_named(mm):
         apply_prior({**cfg, "prior": dict(cache="c/", set="s", dropout_mode="often")})
     with pytest.raises(PriorConfigError, match="dropout_fill must be one of"):
         apply_prior({**cfg, "prior": dict(cache="c/", set="s", dropout_fill="noise")})
+
+
+_TRAIN = [dict(type="LoadImageFromFile", key="img"), dict(type="LoadImageFromFile", key="gt"),
+          dict(type="SetValues", dictionary=dict(scale=1)), dict(type="PairedRandomCrop", gt_patch_size=16),
+          dict(type="Flip", keys=["img", "gt"]), dict(type="RandomTransposeHW", keys=["img", "gt"]),
+          dict(type="PackInputs")]
+
+
+def _confidence_cfg(**prior):
+    return dict(prior=dict(cache="c/", set="s", **prior),
+                model=dict(type="BaseEditModel", generator=dict(type="NAFNet"), pixel_loss=dict(type="L1Loss")),
+                train_dataloader=dict(dataset=dict(type="BasicImageDataset", pipeline=_TRAIN)),
+                val_dataloader=dict(dataset=dict(type="BasicImageDataset", pipeline=_TRAIN[:1] + _TRAIN[-1:])))
+
+
+def test_the_confidence_is_moved_and_packed_with_the_prior_by_default(mm):
+    from mmagic.registry import TRANSFORMS
+    from mmagic_plugins.config import apply_prior
+
+    out = apply_prior(_confidence_cfg())
+    train = out["train_dataloader"]["dataset"]["pipeline"]
+    by_type = {s["type"]: s for s in train}
+    assert by_type["LoadPrior"] == dict(type="LoadPrior", cache="c/", set="s", fallback="error")  # default: on
+    assert TRANSFORMS.build(by_type["LoadPrior"]).confidence is True
+    for name in ("Flip", "RandomTransposeHW"):  # a prior pixel and its confidence move together
+        assert by_type[name]["keys"] == ["img", "gt", "prior", "prior_confidence"]
+    assert by_type["PackInputs"]["keys"] == ["merged", "img", "prior", "prior_confidence"]
+    val = out["val_dataloader"]["dataset"]["pipeline"]
+    assert val[-1]["keys"] == ["merged", "img", "prior", "prior_confidence"]
+
+
+def test_confidence_false_writes_out_the_pipelines_without_it(mm):
+    from mmagic.registry import TRANSFORMS
+    from mmagic_plugins.config import apply_prior
+
+    out = apply_prior(_confidence_cfg(confidence=False, dropout_mode="pair"))
+    for loader in ("train_dataloader", "val_dataloader"):
+        steps = out[loader]["dataset"]["pipeline"]
+        load = next(s for s in steps if s["type"] == "LoadPrior")
+        assert load["confidence"] is False and TRANSFORMS.build(load).confidence is False
+        assert not [s for s in steps if any("confidence" in k for k in s.get("keys", []))]
+    # the rest is what it was before confidence maps existed
+    before = apply_prior(_confidence_cfg(dropout_mode="pair"))
+    for loader in ("train_dataloader", "val_dataloader"):
+        for a, b in zip(out[loader]["dataset"]["pipeline"], before[loader]["dataset"]["pipeline"]):
+            if a["type"] != "LoadPrior":
+                assert a == {k: ([x for x in v if "confidence" not in x] if k == "keys" else v)
+                             for k, v in b.items()}
+
+
+def test_inference_packs_the_confidence_unless_it_is_off(mm):
+    from mmagic_plugins.infer import inference_config
+
+    for prior, want in ((dict(), ["img", "prior", "prior_confidence"]), (dict(confidence=False), ["img", "prior"])):
+        cfg = inference_config(_confidence_cfg(**prior), inputs="in/", out_dir="out/")
+        steps = cfg["test_dataloader"]["dataset"]["pipeline"]
+        assert steps[-1]["keys"] == want
+        assert steps[1].get("confidence", True) is (prior.get("confidence", True))

@@ -67,6 +67,8 @@ def test_submit_status_collect_and_resume(fake_openai, tmp_path, tiny_inputs):
     assert prior.shape == (24, 32, 3)
     e = cache.find("b", sha256_bytes(tiny_inputs[0].read_bytes()))
     assert e.meta["endpoint"] == "batch" and e.meta["send_transform"]
+    assert e.confidence_path is not None  # aligned to its input: registered, then the dense step's confidence
+    assert cache.load_prior("b", tiny_inputs[0], with_confidence=True)[1].shape == (24, 32)
     assert cache.find("b", sha256_bytes(tiny_inputs[2].read_bytes())).status == "refused"
     again = ob.collect(cache=cache, job="j", client=client)
     assert again.done == 0 and again.failed == 0

@@ -253,3 +253,22 @@ def test_generate_with_a_process_pool(fake_openai, tiny_inputs, tmp_path):
     s = _generate(fake_openai, tiny_inputs, cache, concurrency=4, workers=2)
     assert s.complete and s.done == len(tiny_inputs) and fake_openai.paid() == len(tiny_inputs)
     assert cache.load_prior("s-gpt", tiny_inputs[-1]).shape == (24, 32, 3)
+
+
+def test_generate_stores_each_answers_confidence_and_no_dense_stores_none(fake_openai, tiny_inputs, tmp_path):
+    """Registration on (the default): the dense step runs and its confidence is stored beside the aligned prior;
+    the request key is the same either way (alignment is post-processing of the stored answer)."""
+    cache = PriorCache(tmp_path / "cache")
+    assert _generate(fake_openai, tiny_inputs[:2], cache).complete
+    src = sha256_bytes(tiny_inputs[0].read_bytes())
+    e = cache.find("s-gpt", src)
+    assert e.confidence_path is not None and e.meta["alignment"]["dense"]["version"] == 1
+    prior, conf = cache.load_prior("s-gpt", tiny_inputs[0], with_confidence=True)
+    assert prior.shape == (24, 32, 3) and conf.shape == (24, 32) and conf.dtype == np.float32
+    assert 0.0 <= conf.min() <= conf.max() <= 1.0
+    plain = PriorCache(tmp_path / "plain")
+    assert _generate(fake_openai, tiny_inputs[:2], plain, dense=False).complete
+    e2 = plain.find("s-gpt", src)
+    assert e2.key == e.key and e2.confidence_path is None and e2.meta["alignment"]["dense"] is None
+    assert (plain.load_prior("s-gpt", tiny_inputs[0], with_confidence=True)[1] == 1).all()
+    assert cache.verify().ok and plain.verify().ok

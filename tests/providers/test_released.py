@@ -205,3 +205,25 @@ def test_other_formats_are_stored_as_png(tmp_path):
     assert np.array_equal(read_rgb(entry.raw_path), _scene(3, 32))
     assert entry.meta["prior_file"] == "1.bmp" and entry.meta["prior_file_sha256"] == sha256_file(
         tmp_path / "out" / "1.bmp")
+
+
+def test_import_stores_the_confidence_of_the_dense_step(released, tmp_path):
+    from gpt4o_prior.cache import PriorCache, sha256_file
+
+    inputs, priors = released
+    cache = PriorCache(tmp_path / "cache", durable=False)
+    report = import_folder(priors, inputs_dir=inputs, cache=cache, set_name="rel", progress=False,
+                           template="{stem|strip(_hazy)}_GPT")
+    name = "02_outdoor_hazy.png"
+    entry = cache.find("rel", sha256_file(inputs / name))
+    assert entry.confidence_path is not None and entry.meta["alignment"]["dense"]["version"] == 1
+    prior, conf = cache.load_prior("rel", inputs / name, with_confidence=True)
+    assert prior.shape == (48, 48, 3) and conf.shape == (48, 48) and conf.mean() > 0.2
+    assert isinstance(report.alignment[name]["confidence_mean"], float) and "mean confidence" in str(report)
+    flat = PriorCache(tmp_path / "flat", durable=False)
+    import_folder(priors, inputs_dir=inputs, cache=flat, set_name="rel", progress=False,
+                  template="{stem|strip(_hazy)}_GPT", dense=False)
+    e2 = flat.find("rel", sha256_file(inputs / name))
+    assert e2.key == entry.key and e2.confidence_path is None
+    assert (flat.load_prior("rel", inputs / name, with_confidence=True)[1] == 1).all()
+    assert cache.verify().ok and flat.verify().ok

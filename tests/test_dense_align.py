@@ -1,0 +1,115 @@
+"""dense_align.py: the dense step brings a locally displaced prior onto its input, and its confidence is high for a
+correct but displaced prior, low for the prior of another image and where content was invented."""
+import numpy as np
+import pytest
+
+from gpt4o_prior import dense_align as dense_mod
+from gpt4o_prior.align import align_with_confidence
+from gpt4o_prior.data.bundled import bundled_images
+from gpt4o_prior.data.io import read_rgb
+from gpt4o_prior.dense_align import (confidence_from_uint8, confidence_to_uint8, dense_align,
+                                     structure_agreement)
+
+cv2 = pytest.importorskip("cv2")
+
+
+def photo(i: int, size: int = 128) -> np.ndarray:
+    img = read_rgb(bundled_images("all")[i])
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_CUBIC) if img.shape[0] != size else img
+
+
+def hazy(img, t=0.45, airlight=0.85):
+    return (np.clip(img / 255 * t + airlight * (1 - t), 0, 1) * 255).astype(np.uint8)
+
+
+def local_warp(img: np.ndarray, amp: float, seed: int = 0) -> np.ndarray:
+    """Smooth, spatially varying displacement of up to ``amp`` pixels (objects moved a little)."""
+    h, w = img.shape[:2]
+    rng = np.random.default_rng(seed)
+    field = cv2.resize(rng.uniform(-1, 1, (4, 4, 2)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(img, gx + amp * field[..., 0], gy + amp * field[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT)
+
+
+def mae(a, b, m=10):
+    return float(np.abs(a[m:-m, m:-m].astype(int) - b[m:-m, m:-m].astype(int)).mean())
+
+
+@pytest.mark.parametrize("index", [0, 9, 17])
+def test_local_motion_is_undone_and_trusted(index):
+    clean = photo(index)
+    prior = local_warp(clean, 3.0, seed=index)
+    aligned, conf, info = dense_align(prior, clean)
+    assert aligned.shape == clean.shape and aligned.dtype == np.uint8
+    assert conf.shape == clean.shape[:2] and conf.dtype == np.float32
+    assert 0.0 <= conf.min() and conf.max() <= 1.0
+    assert mae(aligned, clean) < 0.7 * mae(prior, clean)
+    assert conf.mean() > 0.6, info
+    assert info["motion_p90_px"] > 1.0 and info["version"] == dense_mod.DENSE_VERSION
+
+
+def test_prior_of_another_image_gets_low_confidence():
+    inp = hazy(photo(3))
+    own = dense_align(local_warp(photo(3), 2.0), inp)[1].mean()
+    other = dense_align(photo(25), inp)[1].mean()
+    assert own > 0.5 and other < 0.25 and own > other + 0.35, (own, other)
+
+
+def test_invented_region_is_less_trusted_than_the_rest():
+    clean = photo(5)
+    prior = clean.copy()
+    prior[32:96, 32:96] = photo(30)[32:96, 32:96]  # content of another scene painted in
+    conf = dense_align(prior, clean)[1]
+    inside, outside = conf[44:84, 44:84].mean(), np.concatenate([conf[:20].ravel(), conf[-20:].ravel()]).mean()
+    assert inside < 0.35 and outside > 0.6, (inside, outside)
+
+
+def test_identical_images_are_fully_trusted_and_unchanged():
+    img = photo(7)
+    aligned, conf, info = dense_align(img, img)
+    assert mae(aligned, img, 2) < 1.0 and conf.mean() > 0.9 and info["consistent_fraction"] > 0.9
+
+
+def test_bad_inputs_name_the_argument():
+    img = photo(1)
+    with pytest.raises(ValueError, match="prior"):
+        dense_align(img[..., 0], img)
+    with pytest.raises(ValueError, match="same size"):
+        dense_align(img[:64], img)
+    with pytest.raises(ValueError, match="preset"):
+        dense_align(img, img, preset="slow")
+
+
+def test_without_opencv_the_prior_is_kept_with_full_confidence(monkeypatch):
+    def no_cv2():
+        raise ImportError("no cv2")
+
+    monkeypatch.setattr(dense_mod, "_cv2", no_cv2)
+    img = photo(2)
+    aligned, conf, info = dense_align(np.roll(img, 2, 1), img)
+    assert np.array_equal(aligned, np.roll(img, 2, 1)) and np.all(conf == 1.0) and "opencv" in info["skipped"].lower()
+
+
+def test_align_with_confidence_chains_global_and_dense():
+    clean = photo(11, 160)
+    prior = cv2.resize(np.roll(local_warp(clean, 2.0), 5, axis=1), (320, 320), interpolation=cv2.INTER_CUBIC)
+    aligned, conf, info = align_with_confidence(prior, hazy(clean))
+    assert aligned.shape == clean.shape and conf.shape == (160, 160)
+    assert info["undo"] == "resize" and info["registered"] and info["dense"]["version"] == dense_mod.DENSE_VERSION
+    assert mae(aligned, clean) < mae(cv2.resize(prior, (160, 160), interpolation=cv2.INTER_AREA), clean)
+    off, ones, info_off = align_with_confidence(prior, hazy(clean), dense=False)
+    assert info_off["dense"] is None and np.all(ones == 1.0)
+
+
+def test_confidence_quantisation_round_trips():
+    c = np.random.default_rng(0).random((9, 7)).astype(np.float32)
+    back = confidence_from_uint8(confidence_to_uint8(c))
+    assert back.dtype == np.float32 and np.abs(back - c).max() <= 0.5 / 255 + 1e-6
+    with pytest.raises(ValueError, match="confidence"):
+        confidence_to_uint8(np.zeros((2, 2, 2)))
+
+
+def test_structure_agreement_flat_areas_get_the_flat_value():
+    flat = np.zeros((32, 32), np.float32)
+    assert np.allclose(structure_agreement(flat, flat, sigma=3, flat_confidence=0.4), 0.4)
