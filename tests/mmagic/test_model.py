@@ -221,41 +221,12 @@ def test_a_confidence_not_moved_with_its_prior_is_named(mm):
 
 
 # ------------------------------------------------------------------------------------------ a real runner
-RUN_CFG = """
-default_scope = 'mmagic'
-log_level = 'WARNING'
-randomness = dict(seed=0)
+# the runner test's base config (tiny NAFNet, tiny data) plus the prior lines of this test
+RUN_CFG = """_base_ = './base.py'
 runner_type = 'mmagic_plugins.PriorRunner'
 prior = dict(cache='{cache}', set='conf', warp=0.0, dropout=0.0)
-model = dict(
-    type='BaseEditModel',
-    generator=dict(type='NAFNet', img_channels=3, mid_channels=8, middle_blk_num=1, enc_blk_nums=[1],
-                   dec_blk_nums=[1]),
-    pixel_loss=dict(type='L1Loss'),
-    data_preprocessor=dict(type='DataPreprocessor', mean=[0.0] * 3, std=[255.0] * 3))
-train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False, sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='BasicImageDataset', data_root='{root}/train', data_prefix=dict(img='lq', gt='gt'),
-                 pipeline=[
-                     dict(type='LoadImageFromFile', key='img', channel_order='rgb'),
-                     dict(type='LoadImageFromFile', key='gt', channel_order='rgb'),
-                     dict(type='SetValues', dictionary=dict(scale=1)),
-                     dict(type='PairedRandomCrop', gt_patch_size=16),
-                     dict(type='Flip', keys=['img', 'gt'], flip_ratio=0.5, direction='horizontal'),
-                     dict(type='RandomTransposeHW', keys=['img', 'gt'], transpose_ratio=0.5),
-                     dict(type='PackInputs')]))
-val_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False, drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='BasicImageDataset', data_root='{root}/val', data_prefix=dict(img='lq', gt='gt'),
-                 pipeline=[dict(type='LoadImageFromFile', key='img', channel_order='rgb'),
-                           dict(type='LoadImageFromFile', key='gt', channel_order='rgb'),
-                           dict(type='PackInputs')]))
-val_evaluator = [dict(type='PSNR')]
-val_cfg = dict(type='MultiValLoop')
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=3, val_interval=3)
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-2))
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=100, by_epoch=False))
 """
 
 
@@ -278,7 +249,10 @@ def conf_run_cfg(tiny_data, tmp_path_factory):
         cache.put(key, path.read_bytes(), meta={"provider": "simulated"}, aligned=rgb,
                   confidence=rgb[..., 0].astype(np.float32) / 255, set_name="conf", source_sha256=src,
                   source_name=path.name)
-    (folder / "run.py").write_text(RUN_CFG.format(cache=cache.root, root=tiny_data["root"]))
+    from test_runner import BASE_CFG
+
+    (folder / "base.py").write_text(BASE_CFG.format(root=tiny_data["root"]))
+    (folder / "run.py").write_text(RUN_CFG.format(cache=cache.root))
     return folder / "run.py"
 
 
