@@ -27,7 +27,8 @@ and scored on the validation split with BasicSR's PSNR / SSIM:
 Parts (``--part``): ``main`` (all four variants at ``--preset``, default ``generative``), ``sweep`` (``today`` and
 ``new`` at the other presets of ``--sweep-presets``, for the plot of gain against realism), ``grids`` (input,
 prior, its confidence, the restorations, ground truth for the first ``--grid-images`` validation images of the
-first seed). ``results.json`` under ``--out`` keeps every run (resumable; ``--retrain`` ignores it); ``results.md``,
+first seed), ``confidence-grid`` (alone: bundled images only, no training: input, simulated prior as made,
+registered, dense-aligned, its confidence, the confidence of another image's prior, ground truth). ``results.json`` under ``--out`` keeps every run (resumable; ``--retrain`` ignores it); ``results.md``,
 ``realism_gain.png`` and ``grids/`` are rebuilt from it.
 
 Usage:
@@ -434,11 +435,57 @@ def merge_stores(out: Path, parts: list[Path]) -> Store:
     return store
 
 
+def confidence_grid(path: Path, *, images: int = 3, seed: int = 0) -> Path:
+    """A grid that the repository may ship (bundled images only), one row per image: the image hazed
+    synthetically, its simulated ``generative`` prior as made (shown at the input's size), after global
+    registration, after the dense step, its confidence map (white = 1), the confidence of another image's prior
+    against the same input (the control), and the ground truth."""
+    from PIL import Image
+
+    from gpt4o_prior.align import align_with_confidence
+    from gpt4o_prior.data import bundled_images, degrade
+    from gpt4o_prior.data.io import read_rgb
+    from gpt4o_prior.providers.simulated import SimulatedProvider
+    from gpt4o_prior.report import make_grid
+
+    def grey(conf: np.ndarray) -> np.ndarray:
+        return np.repeat((np.clip(conf, 0, 1) * 255).round().astype(np.uint8)[..., None], 3, axis=2)
+
+    def at(img: np.ndarray, like: np.ndarray) -> np.ndarray:
+        h, w = like.shape[:2]
+        return img if img.shape[:2] == (h, w) else np.asarray(Image.fromarray(img).resize((w, h), Image.BICUBIC))
+
+    provider = SimulatedProvider(seed=seed, preset="generative")
+    clean = [read_rgb(p) for p in bundled_images("val")[:images + 1]]
+    rows = []
+    for i in range(images):
+        gt = clean[i]
+        hazy = degrade(gt, "dehaze", seed=seed + i)
+        prior = provider.make(hazy, target=gt)
+        globally, _, _ = align_with_confidence(prior, hazy, dense=False)
+        dense, conf, _ = align_with_confidence(prior, hazy)
+        other = provider.make(hazy, target=at(clean[i + 1], gt))
+        _, other_conf, _ = align_with_confidence(other, hazy)
+        rows.append(make_grid([("input (synthetic haze)", hazy), ("prior as made (simulated)", at(prior, gt)),
+                               ("global registration", globally), ("+ dense step", dense),
+                               (f"confidence, mean {conf.mean():.2f}", grey(conf)),
+                               (f"other image's prior: {other_conf.mean():.2f}", grey(other_conf)),
+                               ("ground truth", gt)]))
+    sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
+    y = 0
+    for r in rows:
+        sheet.paste(r, (0, y))
+        y += r.height
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, format="PNG")
+    return path
+
+
 # --------------------------------------------------------------------------------------------- command line
 def parse_args(argv=None) -> argparse.Namespace:
     d = DemoConfig()
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--part", nargs="+", default=["main"], choices=["main", "sweep", "grids"])
+    p.add_argument("--part", nargs="+", default=["main"], choices=["main", "sweep", "grids", "confidence-grid"])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_dir() else None,
                    help="real-data folder (<data>/dehaze_sots_indoor, <data>/derain_rain100h); default "
                         "../shared/realdata when present, else the bundled images degraded synthetically")
@@ -476,6 +523,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
+    if args.part == ["confidence-grid"]:
+        print(confidence_grid(out / "confidence_grid.png"))
+        return 0
     if args.merge:
         store = merge_stores(out, args.merge)
     else:
