@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     out = args.out.resolve()
     cache_dir = out / "priors"
-    variants = ["none"] + [f"{f}+conf" for f in args.fusions] + ["sft-noconf"]
+    # variant name -> (fusion, confidence passed), None: no prior line
+    variants = {"none": None, **{f"{f}+conf": (f, True) for f in args.fusions}, "sft-noconf": ("sft", False)}
     times: dict[tuple[str, int, str], list[float]] = {}
     for set_name in args.sets:
         train, val = args.data / set_name / "train", args.data / set_name / "val"
@@ -96,10 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         fill_priors(val, cache_dir, pset)
         for workers in args.workers:
             for rep in range(args.repeats):
-                for v in variants:
+                for v, prior in variants.items():
                     line = None
-                    if v != "none":
-                        fusion, conf = v.split("-noconf")[0].split("+conf")[0], not v.endswith("-noconf")
+                    if prior is not None:
+                        fusion, conf = prior
                         line = (f"prior: {{cache: {cache_dir}, set: {pset}, fusion: {fusion}, "
                                 f"confidence: {'true' if conf else 'false'}}}")
                     text = option_text(task=TASK_OF[set_name], train_lq=train / "lq", train_gt=train / "gt",

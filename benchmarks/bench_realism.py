@@ -383,6 +383,13 @@ def _plot_sweep(path: Path, sweep: dict, presets: list[str]) -> None:
     plt.close(fig)
 
 
+def _grey(conf: np.ndarray) -> np.ndarray:
+    """A confidence map as a grey RGB panel (white = 1), quantised as the cache stores it."""
+    from gpt4o_prior.dense_align import confidence_to_uint8
+
+    return np.repeat(confidence_to_uint8(conf)[..., None], 3, axis=2)
+
+
 def make_grids(args: argparse.Namespace, store: Store, cache: Any) -> list[str]:
     """Grids of the first seed's ``main`` runs: input, prior, confidence, no prior, today, new, ground truth."""
     from gpt4o_prior.data.io import read_rgb
@@ -400,9 +407,8 @@ def make_grids(args: argparse.Namespace, store: Store, cache: Any) -> list[str]:
                     _variant_key(task, seed, args.iters, v, args.preset).replace("/", "_") for v in runs}
         for lq, gt in prep["val"].pairs()[:args.grid_images]:
             prior, conf = cache.load_prior(runs["new"]["prior_set"], lq, with_confidence=True)
-            grey = np.repeat((np.clip(conf, 0, 1) * 255).round().astype(np.uint8)[..., None], 3, axis=2)
             panels = [("input (real degraded)" if args.data and task != "lowlight" else "input", read_rgb(lq)),
-                      ("prior (simulated, aligned)", prior), ("confidence", grey),
+                      ("prior (simulated, aligned)", prior), ("confidence", _grey(conf)),
                       ("no prior", read_rgb(restored["none"] / f"{lq.stem}.png")),
                       ("today: global + sft", read_rgb(restored["today"] / f"{lq.stem}.png")),
                       ("new: dense + conf.", read_rgb(restored["new"] / f"{lq.stem}.png")),
@@ -448,9 +454,6 @@ def confidence_grid(path: Path, *, images: int = 3, seed: int = 0) -> Path:
     from gpt4o_prior.providers.simulated import SimulatedProvider
     from gpt4o_prior.report import make_grid
 
-    def grey(conf: np.ndarray) -> np.ndarray:
-        return np.repeat((np.clip(conf, 0, 1) * 255).round().astype(np.uint8)[..., None], 3, axis=2)
-
     def at(img: np.ndarray, like: np.ndarray) -> np.ndarray:
         h, w = like.shape[:2]
         return img if img.shape[:2] == (h, w) else np.asarray(Image.fromarray(img).resize((w, h), Image.BICUBIC))
@@ -468,8 +471,8 @@ def confidence_grid(path: Path, *, images: int = 3, seed: int = 0) -> Path:
         _, other_conf, _ = align_with_confidence(other, hazy)
         rows.append(make_grid([("input (synthetic haze)", hazy), ("prior as made (simulated)", at(prior, gt)),
                                ("global registration", globally), ("+ dense step", dense),
-                               (f"confidence, mean {conf.mean():.2f}", grey(conf)),
-                               (f"other image's prior: {other_conf.mean():.2f}", grey(other_conf)),
+                               (f"confidence, mean {conf.mean():.2f}", _grey(conf)),
+                               (f"other image's prior: {other_conf.mean():.2f}", _grey(other_conf)),
                                ("ground truth", gt)]))
     sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
     y = 0

@@ -318,8 +318,9 @@ def _motion_field(rng: np.random.Generator, h: int, w: int, max_px: float, sprea
     z = (z - z.mean()) / max(float(z.std()), 1e-9)
     field *= np.exp(_MOTION_TAIL * z)[..., None]
     length = np.hypot(field[..., 0], field[..., 1])
-    field *= amplitude / max(float(np.median(length)), 1e-9)
-    length *= amplitude / max(float(np.median(length)), 1e-9)
+    factor = amplitude / max(float(np.median(length)), 1e-9)
+    field *= factor
+    length *= factor
     return field, {"amplitude_px": float(amplitude), "grid": [gh, gw],
                    "median_px": float(np.median(length)), "p90_px": float(np.percentile(length, 90)),
                    "max_px": float(length.max())}
