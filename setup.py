@@ -35,7 +35,10 @@ setup(
         "dev": DEV,
         "all": BASICSR + MMAGIC + DEV,
     },
-    entry_points={"console_scripts": ["gpt4o-prior = gpt4o_prior.cli:main"]},
+    entry_points={"console_scripts": ["gpt4o-prior = gpt4o_prior.cli:main"],
+                  # adapter verbs of the gpt4o-prior command (gpt4o_prior.commands): loaded only when asked for
+                  "gpt4o_prior.commands": ["demo = basicsr_plugins.commands:DEMO",
+                                           "restore = basicsr_plugins.commands:RESTORE"]},
     license="Apache-2.0",
     classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Image Processing"],
 )

@@ -1,7 +1,7 @@
 """Cost of the prior in training (issue 13, part 6): BasicSR iteration time with the prior and its confidence
 against the same option file without the ``prior:`` line.
 
-Each variant is the demo's option file (:func:`gpt4o_prior.demo.option_text`: NAFNet, Adam, L1) trained through
+Each variant is the demo's option file (:func:`basicsr_plugins.demo.option_text`: NAFNet, Adam, L1) trained through
 BasicSR's own loop (``python -m basicsr_plugins.train``) for ``--iters`` iterations on a real training split at crop
 ``--gt-size``, with ``num_worker_per_gpu`` set to each value of ``--workers`` (the same for every variant). The
 iteration time is read from BasicSR's log: the time between consecutive iteration lines (data loading, forward,
@@ -27,7 +27,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from gpt4o_prior.demo import DemoConfig, option_text, train_run
+from basicsr_plugins.demo import DemoConfig, option_text, train_run
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 #: hosts: the demo's NAFNet, and the size of the published NAFNet-SIDD-width32 option file (blocks per stage)

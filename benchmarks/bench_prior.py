@@ -4,9 +4,9 @@ Parts (``--part``, several allowed):
 
 - ``main``: for each task and seed, the demo's three runs (no prior, classical prior, simulated GPT-like prior:
   misaligned by up to 4 px, then registered to its input by the cache's alignment as the demo makes it, as
-  ``generate`` / ``import`` treat GPT outputs), plus the same simulated prior stored raw (unregistered), trained through BasicSR with :func:`gpt4o_prior.demo.train_run`
-  on option files from :func:`gpt4o_prior.demo.option_text`, restored with
-  :func:`gpt4o_prior.restore.restore_folder` and scored with BasicSR's PSNR / SSIM. Goal: the simulated prior lifts
+  ``generate`` / ``import`` treat GPT outputs), plus the same simulated prior stored raw (unregistered), trained through BasicSR with :func:`basicsr_plugins.demo.train_run`
+  on option files from :func:`basicsr_plugins.demo.option_text`, restored with
+  :func:`basicsr_plugins.restore.restore_folder` and scored with BasicSR's PSNR / SSIM. Goal: the simulated prior lifts
   validation PSNR by >= 1.5 dB over no prior at equal iterations on every task.
 - ``shift``: PSNR with the simulated prior as its translation grows (``--shifts``, ``max_shift_px`` of
   :class:`gpt4o_prior.providers.simulated.SimulatedProvider`: a shift of ``s/2`` to ``s`` px in a random
@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from gpt4o_prior.augment import default_dropout_fill
-from gpt4o_prior.demo import TASKS, DemoConfig, option_text, prepare_task, train_run
+from basicsr_plugins.demo import TASKS, DemoConfig, option_text, prepare_task, train_run
 from gpt4o_prior.providers.simulated import SimulatedProvider
 
 __all__ = ["main"]
@@ -88,7 +88,7 @@ def _prior_mean_psnr(prep: dict, set_name: str) -> float:
 def _train_and_score(cfg: DemoConfig, task: str, prep: dict, *, name: str, prior: dict | None) -> dict[str, Any]:
     """Write the option file (``prior``: the ``prior:`` mapping, or None), train, restore the val set, score."""
     from gpt4o_prior.report import folder_metrics
-    from gpt4o_prior.restore import restore_folder
+    from basicsr_plugins.restore import restore_folder
 
     train, val = prep["train"], prep["val"]
     line = None
@@ -114,7 +114,8 @@ def _eval_without_prior(entry: dict, prep: dict) -> dict[str, Any]:
     """Score a prior-trained checkpoint with ``prior_scale = 0`` and with the input as its prior."""
     from gpt4o_prior.data.io import read_rgb
     from gpt4o_prior.report import image_metrics
-    from gpt4o_prior.restore import build_network, load_options, restore_image
+    from basicsr_plugins.restore import build_network, load_options
+    from gpt4o_prior.restore import restore_image
 
     net = build_network(load_options(entry["option_file"]), entry["checkpoint"])
     holders = [m for m in net.modules() if hasattr(m, "prior_scale")]

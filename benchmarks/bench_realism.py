@@ -13,7 +13,7 @@ images are degraded synthetically for all three tasks (what the smoke test uses)
 Priors come from :class:`gpt4o_prior.providers.simulated.SimulatedProvider` with a named preset (``mild``: the old
 default; ``generative``: calibrated to real generative outputs by ``bench_diagnose.py``; ``harsh``), made from
 each image's clean target and registered to its degraded input by the cache's alignment, as ``generate`` /
-``import`` treat real outputs. Variants, each trained through BasicSR (NAFNet, :func:`gpt4o_prior.demo.option_text`)
+``import`` treat real outputs. Variants, each trained through BasicSR (NAFNet, :func:`basicsr_plugins.demo.option_text`)
 and scored on the validation split with BasicSR's PSNR / SSIM:
 
 - ``none``: the option file without its ``prior:`` line;
@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_prior import Store, _train_and_score  # noqa: E402  (the same training / scoring as bench_prior)
 
 from gpt4o_prior.data.paired import PairedDataset  # noqa: E402
-from gpt4o_prior.demo import DemoConfig  # noqa: E402
+from basicsr_plugins.demo import DemoConfig  # noqa: E402
 
 __all__ = ["main", "prepare_real", "control_targets"]
 

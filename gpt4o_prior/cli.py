@@ -1,9 +1,9 @@
 """The ``gpt4o-prior`` command: fill, inspect and check a prior cache.
 
 Verbs: ``generate`` (OpenAI image edits, or offline priors), ``batch`` (``submit`` / ``status`` / ``collect`` with the
-OpenAI Batch API), ``import`` (released GPT-4o outputs), ``align``, ``verify``, ``stats``,
-``demo`` (the bundled end-to-end demo) and ``restore`` (apply a trained network to a folder).
-Run ``gpt4o-prior VERB --help`` for each verb's options and examples.
+OpenAI Batch API), ``import`` (released GPT-4o outputs), ``align``, ``verify``, ``stats``; and the verbs adapters add
+(:mod:`gpt4o_prior.commands`): the BasicSR adapter's ``demo`` (the bundled end-to-end demo) and ``restore`` (apply a
+trained network to a folder). Run ``gpt4o-prior VERB --help`` for each verb's options and examples.
 
 Example:
     >>> main(["--version"])  # doctest: +ELLIPSIS
@@ -18,11 +18,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+from .commands import Command, CommandUnavailable, command_names, load_command
 from .version import __version__
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "CORE_VERBS"]
+
+#: The verbs of the core; every other verb comes from an adapter (:mod:`gpt4o_prior.commands`).
+CORE_VERBS = ("generate", "batch", "import", "align", "verify", "stats")
 
 _RAW = argparse.RawDescriptionHelpFormatter
 
@@ -64,15 +68,6 @@ IMPORT_EXAMPLES = """examples:
   # named differently: a template over the input's stem
   gpt4o-prior import released/ --inputs data/hazy --cache priors/ --set r --template '{stem}_gpt4o'"""
 
-DEMO_EXAMPLES = """examples:
-  gpt4o-prior demo                                  # dehaze, 500 iterations per run, into demo_out/
-  gpt4o-prior demo --task all --iters 200 --out /tmp/demo"""
-
-RESTORE_EXAMPLES = """examples:
-  gpt4o-prior restore hazy/ --opt options/basicsr/ohaze_nafnet_prior.yml \\
-      --checkpoint experiments/NAFNet_ohaze/models/net_g_latest.pth --cache priors/ --set ohaze-gpt --out restored/
-  gpt4o-prior restore big/ --opt my.yml --checkpoint net_g.pth --cache priors/ --set s --out out/ --tile 512"""
-
 VERIFY_EXAMPLES = """examples:
   gpt4o-prior verify --cache priors/
   gpt4o-prior verify --cache priors/ --quarantine     # move broken entries aside"""
@@ -111,10 +106,14 @@ def _add_openai_settings(p: argparse.ArgumentParser) -> None:
     c.add_argument("--price-table", default=None, help="JSON file of prices overriding the built-in table")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``gpt4o-prior``."""
+def build_parser(commands: Mapping[str, Command] | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``gpt4o-prior``: the core's verbs plus the adapter verbs in ``commands`` (default:
+    every adapter verb that can be loaded here, see :mod:`gpt4o_prior.commands`)."""
+    if commands is None:
+        commands = _load_all_commands()
+    verbs = ", ".join([*CORE_VERBS, *commands])
     parser = argparse.ArgumentParser(prog="gpt4o-prior", formatter_class=_RAW, description=__doc__.split("\n\n")[0]
-                                     + "\n\nverbs: generate, batch, import, align, verify, stats, demo, restore")
+                                     + f"\n\nverbs: {verbs}")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
@@ -224,18 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--inputs", default=None)
     s.add_argument("--set", default=None, dest="set_name")
 
-    from .demo import add_demo_arguments
-    from .restore import add_restore_arguments
-
-    add_demo_arguments(sub.add_parser(
-        "demo", formatter_class=_RAW, epilog=DEMO_EXAMPLES,
-        help="the bundled end-to-end demo: offline priors, three BasicSR runs, a report",
-        description="Degrade the bundled images, fill a cache with offline priors (stand-ins for GPT-image priors),\n"
-                    "train the same small NAFNet three ways through BasicSR and write a report."))
-    add_restore_arguments(sub.add_parser(
-        "restore", formatter_class=_RAW, epilog=RESTORE_EXAMPLES,
-        help="restore a folder with a trained network (priors from the cache, tiled)",
-        description="Run a trained prior-branch network (BasicSR option file + checkpoint) on a folder."))
+    for command in commands.values():
+        command.add_arguments(sub.add_parser(command.name, formatter_class=_RAW, help=command.help,
+                                             description=command.description or command.help,
+                                             epilog=command.epilog or None))
     return parser
 
 
@@ -515,18 +506,6 @@ def _cmd_align(args: argparse.Namespace) -> int:
     return 0 if not missing else 1
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
-    return run_demo(args)
-
-
-def _cmd_restore(args: argparse.Namespace) -> int:
-    from .restore import run_restore
-
-    return run_restore(args)
-
-
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .cache import PriorCache
 
@@ -544,9 +523,38 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_all_commands() -> dict[str, Command]:
+    """Every adapter verb that loads here (one that does not is left out of the parser; asking for it says why)."""
+    out = {}
+    for name in command_names():
+        if name in CORE_VERBS:
+            continue
+        try:
+            out[name] = load_command(name)
+        except CommandUnavailable:
+            continue
+    return out
+
+
+def _commands_for(argv: Sequence[str]) -> dict[str, Command]:
+    """The adapter verbs the parser needs for ``argv``: none for a core verb or ``--version``, the one asked for,
+    or all of them (the overview, or an unknown verb, whose error lists the choices)."""
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    if verb in CORE_VERBS or (verb is None and "--version" in argv and not {"-h", "--help"} & set(argv)):
+        return {}
+    if verb is not None and verb in command_names():
+        return {verb: load_command(verb)}
+    return _load_all_commands()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (0: success; 1: some inputs without a prior; 2: usage error)."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        commands = _commands_for(argv)
+    except CommandUnavailable as e:
+        return _err(str(e))
+    parser = build_parser(commands)
     args = parser.parse_args(argv)
     if args.version:
         print(f"gpt4o-prior {__version__}")
@@ -555,7 +563,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     handlers = {"generate": _cmd_generate, "batch": _cmd_batch, "import": _cmd_import, "align": _cmd_align,
-                "verify": _cmd_verify, "stats": _cmd_stats, "demo": _cmd_demo, "restore": _cmd_restore}
+                "verify": _cmd_verify, "stats": _cmd_stats}
+    handlers.update({name: command.run for name, command in commands.items()})
     try:
         return handlers[args.verb](args)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:

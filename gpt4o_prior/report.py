@@ -1,7 +1,7 @@
 """Evaluation report pieces: PSNR / SSIM as BasicSR computes them, a Markdown table, and labelled PNG grids.
 
-Metrics use BasicSR's own ``calculate_psnr`` / ``calculate_ssim`` (``basicsr.metrics``, imported when first
-used), on 8-bit images, RGB channels, no border crop: the numbers BasicSR's validation logs for the same images.
+Metrics are :mod:`gpt4o_prior.metrics` (the numbers BasicSR's ``calculate_psnr`` / ``calculate_ssim`` give for the
+same images, without importing BasicSR), on 8-bit images, RGB channels, no border crop by default.
 
 Example:
     >>> import numpy as np
@@ -21,19 +21,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .data.io import as_rgb_uint8
+
 __all__ = ["image_metrics", "folder_metrics", "markdown_table", "make_grid", "save_grid"]
-
-
-def _check_rgb(img: Any, name: str) -> np.ndarray:
-    if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8):
-        raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got "
-                         f"{getattr(img, 'shape', type(img).__name__)} {getattr(img, 'dtype', '')}")
-    return img
 
 
 def image_metrics(img: np.ndarray, gt: np.ndarray, *, crop_border: int = 0,
                   test_y_channel: bool = False) -> dict[str, float]:
-    """PSNR (dB) and SSIM of one image against its ground truth, with BasicSR's functions.
+    """PSNR (dB) and SSIM of one image against its ground truth, as BasicSR's validation computes them.
 
     Args:
         img: (H, W, 3) uint8 RGB result.
@@ -45,20 +40,12 @@ def image_metrics(img: np.ndarray, gt: np.ndarray, *, crop_border: int = 0,
         ``{"psnr": float, "ssim": float}``.
 
     Raises:
-        ValueError: not uint8 RGB arrays, or different shapes (the message gives both).
+        ValueError: not (H, W, 3) arrays, or different shapes (the message gives both); TypeError: not uint8.
     """
-    import basicsr_plugins  # noqa: F401  (before basicsr: the torchvision alias BasicSR 1.4.2 needs)
-    from basicsr.metrics import calculate_psnr, calculate_ssim
+    from .metrics import psnr, ssim
 
-    _check_rgb(img, "img")
-    _check_rgb(gt, "gt")
-    if img.shape != gt.shape:
-        raise ValueError(f"img {img.shape} and gt {gt.shape} must have the same shape")
-    # BasicSR's validation compares BGR images; PSNR and RGB SSIM do not depend on the channel order, but the Y
-    # channel does, so hand over BGR as BasicSR would
-    a, b = img[..., ::-1], gt[..., ::-1]
-    return {"psnr": float(calculate_psnr(a, b, crop_border, test_y_channel=test_y_channel)),
-            "ssim": float(calculate_ssim(a, b, crop_border, test_y_channel=test_y_channel))}
+    kw = dict(crop_border=crop_border, test_y_channel=test_y_channel)
+    return {"psnr": psnr(img, gt, **kw), "ssim": ssim(img, gt, **kw)}
 
 
 def folder_metrics(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, names: Sequence[str] | None = None,
@@ -149,8 +136,7 @@ def make_grid(panels: Sequence[tuple[str, np.ndarray]], *, scale: int = 1, label
         raise ValueError("make_grid needs at least one (label, image) panel")
     imgs = []
     for label, img in panels:
-        _check_rgb(img, f"panel {label!r}")
-        im = Image.fromarray(img)
+        im = Image.fromarray(as_rgb_uint8(img, f"panel {label!r}"))
         if scale != 1:
             im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
         imgs.append((str(label), im))

@@ -1,12 +1,10 @@
 """Apply a trained network to a folder of degraded images: priors from the cache, tiled inference, PNG outputs.
 
-``gpt4o-prior restore INPUT_DIR --opt OPTION_FILE --checkpoint NET_G.pth --cache CACHE_DIR --set NAME --out OUT_DIR``
-
-The network is built from its BasicSR option file exactly as training built it (the one-line ``prior:`` option is
-expanded by :func:`basicsr_plugins.prior_option.apply_prior_option`, the architecture by BasicSR's
-``build_network``), and its weights come from a BasicSR checkpoint (``params_ema`` when present, else ``params``),
-loaded with ``torch.load(..., weights_only=True)``. An option file without ``prior:`` gives a plain network, run
-without a prior.
+The network is any callable on (1, C, H, W) float tensors in [0, 1]: ``net(x)`` for a network without a prior,
+``net(x, prior=p, confidence=c)`` for one with a prior branch (:func:`gpt4o_prior.attach_prior`). The adapters turn
+their own files into such a network: ``gpt4o-prior restore --opt OPTION_FILE --checkpoint NET_G.pth`` is the
+BasicSR adapter's (:mod:`basicsr_plugins.restore`), which builds the network as training did and calls
+:func:`restore_folder` here.
 
 Each input's prior is found in the cache by the input file's content hash. Inputs without one get it from the
 set's provider when it runs locally (``classical``; ``simulated`` with ``targets=``, the clean images); for remote
@@ -16,7 +14,7 @@ inputs and the command that fills the cache.
 Images larger than ``tile`` are cut into overlapping tiles (the prior at the same places), each tile restored on
 its own and the tiles blended with linear ramps across the overlaps (:func:`tiled_forward`).
 
-Importing this module imports neither BasicSR nor the OpenAI SDK (they are imported when used).
+Importing this module imports no training framework and not the OpenAI SDK.
 
 Example:
     >>> import torch
@@ -27,7 +25,6 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -44,8 +41,8 @@ if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
 
 __all__ = ["IMAGE_SUFFIXES", "MissingPriorsError", "RestoreResult", "list_inputs", "tile_starts", "blend_window",
-           "tiled_forward", "load_options", "build_network", "restore_image", "offline_provider_for_set",
-           "ensure_priors", "restore_folder", "add_restore_arguments", "run_restore"]
+           "tiled_forward", "is_prior_net", "restore_image", "offline_provider_for_set", "ensure_priors",
+           "restore_folder"]
 
 """File suffixes (lower case) treated as input images."""
 
@@ -210,90 +207,14 @@ def tiled_forward(fn: Callable[..., torch.Tensor], x: torch.Tensor, *, prior: to
 
 
 # ---------------------------------------------------------------------------------------------- the network
-def load_options(opt_path: str | os.PathLike) -> dict:
-    """Read a BasicSR option file with BasicSR's own YAML loader and expand the one-line ``prior:`` option.
+def is_prior_net(net: Any) -> bool:
+    """Whether ``net`` is a network with a prior branch (what :func:`gpt4o_prior.attach_prior` returns).
 
-    Args:
-        opt_path: the option file a network was trained with.
-
-    Returns:
-        the options, with ``network_g`` written out (``G4PPriorNet`` around the host when ``prior:`` is set).
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file is not a mapping or has no ``network_g``.
+    Example:
+        >>> import torch
+        >>> is_prior_net(torch.nn.Identity())
+        False
     """
-    import basicsr_plugins  # noqa: F401  (before basicsr: the torchvision alias BasicSR 1.4.2 needs)
-    import yaml
-    from basicsr.utils.options import ordered_yaml
-
-    from basicsr_plugins.prior_option import apply_prior_option
-
-    path = Path(opt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"option file {path} does not exist")
-    with open(path) as f:
-        opt = yaml.load(f, Loader=ordered_yaml()[0])
-    if not isinstance(opt, dict) or not isinstance(opt.get("network_g"), dict):
-        raise ValueError(f"option file {path} has no 'network_g' mapping: pass the option file the network was "
-                         "trained with")
-    for phase, dataset in (opt.get("datasets") or {}).items():
-        if isinstance(dataset, dict) and (dataset.get("color") == "y" or dataset.get("mean") is not None
-                                          or dataset.get("std") is not None):
-            raise ValueError(f"option file {path}: datasets.{phase} uses color: y or mean / std normalisation, "
-                             "which restore does not reproduce; restore supports RGB networks fed [0, 1] values")
-    # only the network matters here: expand the prior line on the network part alone, so that datasets this
-    # command never reads (their types, paths) cannot stop it
-    part = {"model_type": "SRModel", "prior": opt.get("prior"), "network_g": opt["network_g"], "datasets": {}}
-    opt["network_g"] = apply_prior_option(part)["network_g"]
-    return opt
-
-
-def build_network(opt: dict, checkpoint: str | os.PathLike, *, param_key: str | None = None,
-                  device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Build ``opt['network_g']`` as training did and load a BasicSR checkpoint into it (``eval`` mode).
-
-    Args:
-        opt: options from :func:`load_options`.
-        checkpoint: ``net_g_*.pth`` written by BasicSR.
-        param_key: the checkpoint key to load; default ``params_ema`` when present (what BasicSR validates
-            with), else ``params``.
-        device: where to put the network.
-
-    Returns:
-        the network; a prior network is called as ``net(x, prior=p)``.
-
-    Raises:
-        FileNotFoundError: no checkpoint file.
-        RuntimeError: the weights do not fit the network built from the option file.
-    """
-    import basicsr_plugins  # noqa: F401
-    import torch
-    from basicsr.archs import build_network as basicsr_build
-
-    from basicsr_plugins import archs, prior_arch  # noqa: F401  (registration)
-    from basicsr_plugins.model import pick_state_dict
-
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist (BasicSR writes experiments/<name>/models/"
-                                "net_g_latest.pth)")
-    net = basicsr_build(dict(opt["network_g"]))
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    key = param_key
-    if key is None:
-        key = "params_ema" if isinstance(ckpt, dict) and isinstance(ckpt.get("params_ema"), dict) else "params"
-    sd, _ = pick_state_dict(ckpt, key)
-    try:
-        net.load_state_dict(sd, strict=True)
-    except RuntimeError as err:
-        raise RuntimeError(f"checkpoint {path} does not fit the network of the option file (network_g "
-                           f"{opt['network_g'].get('type')}): use the option file it was trained with.\n{err}"
-                           ) from None
-    return net.to(device).eval()
-
-
-def _is_prior_net(net: torch.nn.Module) -> bool:
     return hasattr(net, "host") and hasattr(net, "load_host_state_dict")
 
 
@@ -311,7 +232,7 @@ def restore_image(net: torch.nn.Module, image: np.ndarray, *, prior: np.ndarray 
     Values go in as float in [0, 1] and come out clamped and rounded to 8 bits (BasicSR's ``tensor2img``).
 
     Args:
-        net: from :func:`build_network` (or any ``net(x)`` / ``net(x, prior=p)`` module).
+        net: any ``net(x)`` / ``net(x, prior=p)`` module (e.g. :func:`basicsr_plugins.restore.build_network`).
         image: (H, W, 3) uint8 RGB.
         prior: (H, W, 3) uint8 RGB, or None for a network without a prior branch.
         tile, overlap: tiled inference for images larger than ``tile``.
@@ -467,48 +388,54 @@ def ensure_priors(inputs: Sequence[str | os.PathLike], *, cache: Any, set_name: 
     return int(out["done"])
 
 
-def restore_folder(input_dir: str | os.PathLike, *, opt: str | os.PathLike | dict, checkpoint: str | os.PathLike,
-                   out_dir: str | os.PathLike, cache: str | os.PathLike | None = None, set_name: str | None = None,
+def restore_folder(input_dir: str | os.PathLike, *, net: Callable[..., Any], out_dir: str | os.PathLike,
+                   cache: str | os.PathLike | None = None, set_name: str | None = None, confidence: bool = True,
                    tile: int = 256, tile_overlap: int = 32, targets: str | os.PathLike | None = None,
-                   param_key: str | None = None, device: str = "cpu", progress: bool = True,
-                   no_prior: bool = False) -> RestoreResult:
-    """Restore every image of ``input_dir`` with a trained network and write ``out_dir/<stem>.png``.
+                   device: str = "cpu", progress: bool = True, no_prior: bool = False,
+                   uses_prior: bool | None = None) -> RestoreResult:
+    """Restore every image of ``input_dir`` with ``net`` and write ``out_dir/<stem>.png``.
 
     Args:
         input_dir: folder of degraded images.
-        opt: the BasicSR option file the network was trained with (or options from :func:`load_options`).
-        checkpoint: the BasicSR checkpoint (``net_g_latest.pth``).
+        net: the network (see the module docstring), already on ``device`` and in eval mode.
         out_dir: output folder (created).
-        cache: prior cache folder; default the option file's ``prior.cache``. Unused without a prior branch.
-        set_name: prior set; default the option file's ``prior.set``.
+        cache: prior cache folder (needed when the network takes a prior).
+        set_name: prior set (the same).
+        confidence: pass each prior's confidence map (as training did unless it ran with ``confidence: false``).
         tile: tile size for images larger than it; tile_overlap: overlap of neighbouring tiles.
         targets: clean images, only to make missing ``simulated`` priors.
-        param_key: checkpoint key (default ``params_ema`` if present, else ``params``).
-        device: ``cpu`` or ``cuda``.
+        device: where inputs go (``cpu`` or ``cuda``).
         progress: progress bars.
         no_prior: run a prior network without priors (its host alone; no cache needed): the no-prior mode of a
             model trained with ``dropout_mode: pair`` / ``dropout_fill: none``.
+        uses_prior: whether ``net`` takes a prior; default: :func:`is_prior_net`.
 
     Returns:
         :class:`RestoreResult`.
 
     Raises:
         MissingPriorsError: inputs without a prior that the set's provider cannot make here (nothing is written).
+        ValueError: a prior network without ``cache`` / ``set_name``.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from pathlib import Path
+        >>> from gpt4o_prior.data.io import write_png
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = write_png(root / "in" / "a.png", np.full((8, 8, 3), 50, np.uint8))
+        >>> res = restore_folder(root / "in", net=lambda x: x * 2, out_dir=root / "out", progress=False)
+        >>> [p.name for p in res.outputs]
+        ['a.png']
     """
     from .cache import PriorCache
 
-    options = load_options(opt) if not isinstance(opt, dict) else opt
     inputs = list_inputs(input_dir)
-    net = build_network(options, checkpoint, param_key=param_key, device=device)
-    prior_cfg = options.get("prior") or {}
-    use_conf = bool(prior_cfg.get("confidence", True)) if isinstance(prior_cfg, dict) else True
+    takes_prior = is_prior_net(net) if uses_prior is None else bool(uses_prior)
     pcache = None
     filled = 0
-    if _is_prior_net(net) and not no_prior:
-        cache = cache or prior_cfg.get("cache")
-        set_name = set_name or prior_cfg.get("set")
+    if takes_prior and not no_prior:
         if not cache or not set_name:
-            raise ValueError("this network has a prior branch: pass --cache and --set (the option file names none)")
+            raise ValueError("this network has a prior branch: give the prior cache and set (cache=, set_name=)")
         pcache = PriorCache(cache)
         filled = ensure_priors(inputs, cache=pcache, set_name=set_name, targets=targets, progress=progress)
     out = Path(out_dir)
@@ -525,7 +452,7 @@ def restore_folder(input_dir: str | os.PathLike, *, opt: str | os.PathLike | dic
     for path in it:
         image = read_rgb(path)
         prior = conf = None
-        if pcache is not None and use_conf:  # as BasicSR's validation feeds it (prior: {confidence: false}: not)
+        if pcache is not None and confidence:
             prior, conf = pcache.load_prior(set_name, path, with_confidence=True)
         elif pcache is not None:
             prior = pcache.load_prior(set_name, path)
@@ -536,54 +463,3 @@ def restore_folder(input_dir: str | os.PathLike, *, opt: str | os.PathLike | dic
         result.outputs.append(write_png(out / f"{path.stem}.png", restored))
     result.seconds = time.perf_counter() - t0
     return result
-
-
-# ---------------------------------------------------------------------------------------------- command line
-def add_restore_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the arguments of ``gpt4o-prior restore`` to ``parser``.
-
-    Example:
-        >>> p = add_restore_arguments(argparse.ArgumentParser())
-        >>> a = p.parse_args(["in", "--opt", "o.yml", "--checkpoint", "n.pth", "--out", "out"])
-        >>> a.tile, a.tile_overlap, a.set_name
-        (256, 32, None)
-    """
-    parser.add_argument("input_dir", help="folder of degraded images")
-    parser.add_argument("--opt", required=True, help="the BasicSR option file the network was trained with")
-    parser.add_argument("--checkpoint", required=True, help="BasicSR checkpoint, e.g. experiments/NAME/models/"
-                        "net_g_latest.pth")
-    parser.add_argument("--cache", default=None, help="prior cache folder (default: prior.cache of the option file)")
-    parser.add_argument("--set", dest="set_name", default=None, help="prior set (default: prior.set of the option "
-                        "file)")
-    parser.add_argument("--out", required=True, help="output folder (NAME.png per input)")
-    parser.add_argument("--tile", type=int, default=256, help="tile size for large images (default 256)")
-    parser.add_argument("--tile-overlap", type=int, default=32, help="overlap of neighbouring tiles (default 32)")
-    parser.add_argument("--targets", default=None, help="clean images (same names), only to make missing "
-                        "simulated priors")
-    parser.add_argument("--param-key", default=None, help="checkpoint key (default params_ema if present, else "
-                        "params)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--no-prior", action="store_true", help="run without priors (the host alone; no cache "
-                        "needed): the no-prior mode of a model trained with dropout_mode: pair")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser
-
-
-def run_restore(args: argparse.Namespace) -> int:
-    """Run ``gpt4o-prior restore`` from parsed arguments; returns the exit code (1: inputs without a prior)."""
-    try:
-        res = restore_folder(args.input_dir, opt=args.opt, checkpoint=args.checkpoint, out_dir=args.out,
-                             cache=args.cache, set_name=args.set_name, tile=args.tile,
-                             tile_overlap=args.tile_overlap, targets=args.targets, param_key=args.param_key,
-                             device=args.device, progress=not args.no_progress, no_prior=args.no_prior)
-    except MissingPriorsError as e:
-        print(f"gpt4o-prior restore: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"gpt4o-prior restore: error: {msg}", file=sys.stderr)
-        return 2
-    extra = f"; {res.filled} priors made first" if res.filled else ""
-    tiled = f"; {len(res.tiles)} in tiles of {args.tile}" if res.tiles else ""
-    print(f"restored {len(res.outputs)} images into {res.out_dir} in {res.seconds:.1f} s{extra}{tiled}")
-    return 0

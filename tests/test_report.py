@@ -1,4 +1,4 @@
-"""gpt4o_prior.report: BasicSR's metrics, the Markdown table, labelled grids."""
+"""gpt4o_prior.report: the metrics (equal to BasicSR's: tests/basicsr/test_metrics.py), the Markdown table, labelled grids."""
 import numpy as np
 import pytest
 
@@ -10,23 +10,17 @@ def _img(seed, size=16):
     return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
 
 
-def test_metrics_are_basicsr_s():
-    import basicsr_plugins  # noqa: F401
-    from basicsr.metrics import calculate_psnr, calculate_ssim
-
+def test_metrics_without_basicsr():
     a, b = _img(0), _img(1)
     m = image_metrics(a, b)
-    assert m["psnr"] == pytest.approx(calculate_psnr(a[..., ::-1], b[..., ::-1], 0))
-    assert m["ssim"] == pytest.approx(calculate_ssim(a[..., ::-1], b[..., ::-1], 0))
+    assert 5 < m["psnr"] < 10 and -1 < m["ssim"] < 0.2
     assert image_metrics(a, a)["psnr"] == float("inf") and image_metrics(a, a)["ssim"] == pytest.approx(1.0)
-    y = image_metrics(a, b, test_y_channel=True)
-    assert y["psnr"] == pytest.approx(calculate_psnr(a[..., ::-1], b[..., ::-1], 0, test_y_channel=True))
 
 
 def test_metrics_reject_bad_images():
     with pytest.raises(ValueError, match="same shape"):
         image_metrics(_img(0, 16), _img(0, 8))
-    with pytest.raises(ValueError, match="gt must be an \\(H, W, 3\\) uint8"):
+    with pytest.raises(TypeError, match="gt must have dtype uint8"):
         image_metrics(_img(0), _img(0).astype(np.float32))
 
 

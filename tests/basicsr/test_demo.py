@@ -1,10 +1,10 @@
-"""gpt4o_prior.demo: a tiny end-to-end demo (4 training / 2 validation images of 32 px, 3 iterations per run)."""
+"""basicsr_plugins.demo: a tiny end-to-end demo (4 training / 2 validation images of 32 px, 3 iterations per run)."""
 import argparse
 import json
 
 import pytest
 
-from gpt4o_prior.demo import STAND_IN, add_demo_arguments, config_from_args, option_text, run_demo, run_demo_config
+from basicsr_plugins.demo import STAND_IN, add_demo_arguments, config_from_args, option_text, run_demo, run_demo_config
 
 TINY = ["--iters", "3", "--width", "8", "--batch", "2", "--crop", "32", "--limit-train", "4", "--limit-val", "2",
         "--threads", "1", "--no-progress"]

@@ -11,8 +11,8 @@ For each task (default ``dehaze``):
 3. write three BasicSR option files that differ by one line (``prior: {cache: ..., set: ...}``) and train the same
    small NAFNet three times through BasicSR's own pipeline (``python -m basicsr_plugins.train``, ``num_gpu: 0``),
    same seed and iterations: without a prior, with the classical prior, with the simulated prior;
-4. restore the validation folder with each trained network (:func:`gpt4o_prior.restore.restore_folder`, what
-   ``gpt4o-prior restore`` runs), score it with BasicSR's PSNR / SSIM, and write ``report/report.md`` (one table
+4. restore the validation folder with each trained network (:func:`basicsr_plugins.restore.restore_folder`, what
+   ``gpt4o-prior restore`` runs), score it with PSNR / SSIM as BasicSR computes them (:mod:`gpt4o_prior.metrics`), and write ``report/report.md`` (one table
    per task, with the priors alone and the degraded input as reference rows), ``report/results.json`` and one PNG
    grid per validation image (input, priors, outputs, ground truth).
 
@@ -231,9 +231,9 @@ def prepare_task(cfg: DemoConfig, task: str) -> dict[str, Any]:
         dict with ``train`` / ``val`` (``PairedDataset``), ``cache`` (``PriorCache``) and ``sets``
         (provider -> set name).
     """
-    from .cache import PriorCache
-    from .data import make_paired_dataset
-    from .providers.base import fill_cache, get_provider
+    from gpt4o_prior.cache import PriorCache
+    from gpt4o_prior.data import make_paired_dataset
+    from gpt4o_prior.providers.base import fill_cache, get_provider
 
     out = cfg.out
     data_root = out / "datasets"
@@ -315,8 +315,8 @@ def train_run(cfg: DemoConfig, *, opt_path: Path, run_name: str, label: str) -> 
 
 
 def _rows_for_task(cfg: DemoConfig, task: str, prep: dict, runs: dict) -> list[dict[str, Any]]:
-    from .data.io import read_rgb
-    from .report import folder_metrics, image_metrics
+    from gpt4o_prior.data.io import read_rgb
+    from gpt4o_prior.report import folder_metrics, image_metrics
 
     val, cache = prep["val"], prep["cache"]
     rows = []
@@ -338,8 +338,8 @@ def _mean(values: list[dict], key: str) -> float:
 
 
 def _grids(cfg: DemoConfig, task: str, prep: dict, runs: dict, report_dir: Path) -> list[Path]:
-    from .data.io import read_rgb
-    from .report import save_grid
+    from gpt4o_prior.data.io import read_rgb
+    from gpt4o_prior.report import save_grid
 
     val, cache = prep["val"], prep["cache"]
     paths = []
@@ -359,7 +359,7 @@ def _grids(cfg: DemoConfig, task: str, prep: dict, runs: dict, report_dir: Path)
 
 
 def _task_markdown(cfg: DemoConfig, task: str, prep: dict, runs: dict, rows: list[dict]) -> str:
-    from .report import markdown_table
+    from gpt4o_prior.report import markdown_table
 
     val = prep["val"]
     table = markdown_table(rows, columns=[("", "what"), ("PSNR (dB)", "psnr"), ("SSIM", "ssim"),
@@ -489,7 +489,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m gpt4o_prior.demo``: the same as ``gpt4o-prior demo``."""
+    """``python -m basicsr_plugins.demo``: the same as ``gpt4o-prior demo``."""
     parser = add_demo_arguments(argparse.ArgumentParser(prog="gpt4o-prior demo", description=__doc__.split("\n")[0]))
     return run_demo(parser.parse_args(argv))
 
