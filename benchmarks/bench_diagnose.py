@@ -109,14 +109,18 @@ def time_dense(runs: int) -> int:
     clean = cv2.resize(read_rgb(bundled_images("val")[0]), (1024, 1024), interpolation=cv2.INTER_CUBIC)
     prior, _ = simulate_prior(clean, seed=1, preset="generative", output_scales=())
     dense_align(prior, clean)  # warm-up (imports, first allocations)
-    times = []
+    # the current version and version 1 (no coarse opinion) interleaved, so that load hits both alike
+    variants = {"current": {}, "version 1 (coarse_side=None)": {"coarse_side": None}}
+    times: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        dense_align(prior, clean)
-        times.append(time.perf_counter() - t0)
-    ms = np.array(times) * 1000
-    print(f"dense_align 1024 x 1024, one core, {runs} runs: median {np.median(ms):.0f} ms "
-          f"[{ms.min():.0f}, {ms.max():.0f}]")
+        for name, kw in variants.items():
+            t0 = time.perf_counter()
+            dense_align(prior, clean, **kw)
+            times[name].append(time.perf_counter() - t0)
+    for name, values in times.items():
+        ms = np.array(values) * 1000
+        print(f"dense_align 1024 x 1024, one core, {runs} runs, {name}: median {np.median(ms):.0f} ms "
+              f"[{ms.min():.0f}, {ms.max():.0f}]")
     return 0
 
 

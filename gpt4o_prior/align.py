@@ -513,8 +513,8 @@ def align_with_confidence(prior: np.ndarray, input: np.ndarray, *, record: dict[
         >>> rng = np.random.default_rng(0)
         >>> scene = (rng.random((40, 40, 3)) * 255).astype(np.uint8)
         >>> aligned, conf, info = align_with_confidence(scene, scene)
-        >>> aligned.shape, conf.shape, info["dense"]["version"]
-        ((40, 40, 3), (40, 40), 1)
+        >>> aligned.shape, conf.shape, info["dense"]["version"] >= 1
+        ((40, 40, 3), (40, 40), True)
     """
     from .dense_align import dense_align
 

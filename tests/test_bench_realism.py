@@ -69,3 +69,14 @@ def test_tiny_run_on_bundled_images_reports_every_variant_and_goal(tmp_path):
     merged = tmp_path / "merged"
     assert bench_realism.main(["--merge", str(out), "--out", str(merged), "--iters", "2"]) == 0
     assert "grids/" in (merged / "results.md").read_text() or "../out/grids" in (merged / "results.md").read_text()
+
+
+def test_bench_confidence_on_the_documented_layout(tmp_path, capsys):
+    import bench_confidence
+
+    data = _fake_realdata(tmp_path / "realdata")
+    assert bench_confidence.main(["--data", str(data), "--tasks", "derain", "--pairs", "2",
+                                  "--out", str(tmp_path / "out")]) == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())["derain"]
+    assert res["pairs"] == 2 and 0 <= res["v1_own"] <= 1 and 0 <= res["v2_other"] <= 1
+    assert "| derain | 2 |" in capsys.readouterr().out

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_openai import FakeOpenAI  # noqa: E402
 
 from gpt4o_prior.cache import PriorCache, sha256_bytes  # noqa: E402
+from gpt4o_prior.dense_align import DENSE_VERSION  # noqa: E402
 
 API_KEY = "sk-test-CLI-SECRET-9876543210fedcba"
 MODEL = "fake-image-model"
@@ -243,7 +244,7 @@ def test_generate_and_align_write_the_confidence_and_no_dense_keeps_the_old_beha
     assert ra.returncode == 0 and "aligned 2" in ra.stdout and "mean confidence" in ra.stdout, ra.stdout + ra.stderr
     pc = PriorCache(tmp_path / "cache")
     e = pc.find("s", src)
-    assert e.confidence_path is not None and e.meta["sources"][0]["alignment"]["dense"]["version"] == 1
+    assert e.confidence_path is not None and e.meta["sources"][0]["alignment"]["dense"]["version"] == DENSE_VERSION
     prior, conf = pc.load_prior("s", inputs[0], with_confidence=True)
     assert prior.shape == (20, 28, 3) and conf.shape == (20, 28)
     ra = _cli("align", "--cache", tmp_path / "cache", "--set", "s", "--inputs", tmp_path / "in", "--force",
@@ -286,10 +287,10 @@ def test_import_and_simulated_generate_store_the_confidence(tmp_path):
     sim, flat = pc.find("sim", src), pc.find("sim-flat", src)
     assert sim.confidence_path is not None and flat.confidence_path is None
     # the simulated key encodes the alignment: the dense version only when the dense step runs
-    assert pc.get_set("sim").params["register"] == "align_prior(affine)+dense(v1)"
+    assert pc.get_set("sim").params["register"] == f"align_prior(affine)+dense(v{DENSE_VERSION})"
     assert pc.get_set("sim-flat").params["register"] == "align_prior(affine)"
     assert flat.meta["params"]["register"] == "align_prior(affine)" and sim.key != flat.key
-    assert SimulatedProvider(register=True).params()["register"].endswith("+dense(v1)")
+    assert SimulatedProvider(register=True).params()["register"].endswith(f"+dense(v{DENSE_VERSION})")
     prior, conf = pc.load_prior("sim", tmp_path / "in" / "im0.png", with_confidence=True)
     assert prior.shape == (64, 64, 3) and conf.shape == (64, 64)
     assert pc.verify().ok

@@ -113,3 +113,31 @@ def test_confidence_quantisation_round_trips():
 def test_structure_agreement_flat_areas_get_the_flat_value():
     flat = np.zeros((32, 32), np.float32)
     assert np.allclose(structure_agreement(flat, flat, sigma=3, flat_confidence=0.4), 0.4)
+
+
+def rainy(img: np.ndarray, seed: int = 0, n: int = 900, length: int = 25, strength: float = 110) -> np.ndarray:
+    """Dense bright streaks over ``img``: strong fine structure that a clean prior lacks."""
+    rng = np.random.default_rng(seed)
+    h, w = img.shape[:2]
+    layer = np.zeros((h, w), np.float32)
+    for _ in range(n):
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        cv2.line(layer, (x, y), (int(x + 0.3 * length), y + length), 1.0, 1)
+    layer = cv2.GaussianBlur(layer, (0, 0), 0.8)
+    return np.clip(img.astype(np.float32) + strength * layer[..., None], 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("index", [9, 17])
+def test_the_coarse_opinion_trusts_a_correct_prior_through_rain_and_still_rejects_wrong_ones(index):
+    clean = photo(index, 384)
+    inp = rainy(clean, seed=index)
+    prior = local_warp(clean, 6.0, seed=index)
+    v2 = dense_align(prior, inp)[1].mean()
+    v1 = dense_align(prior, inp, coarse_side=None)[1].mean()  # the fine confidence alone (version 1)
+    assert v2 > v1 + 0.08, (v2, v1)
+    assert dense_align(photo(25, 384), inp)[1].mean() < 0.15
+    invented = clean.copy()
+    invented[96:288, 96:288] = photo(30, 384)[96:288, 96:288]
+    conf = dense_align(invented, inp)[1]
+    inside, outside = conf[130:250, 130:250].mean(), np.concatenate([conf[:60].ravel(), conf[-60:].ravel()]).mean()
+    assert inside < 0.2 and outside > inside + 0.3, (inside, outside)

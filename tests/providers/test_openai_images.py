@@ -14,6 +14,7 @@ from gpt4o_prior.pricing import Price
 from gpt4o_prior.prompts import get_prompt
 from gpt4o_prior.providers.openai_images import (OpenAIImagesProvider, RetryPolicy, choose_size, edit_once,
                                                  edit_once_async, generate, make_client, prepare_input, redact)
+from gpt4o_prior.dense_align import DENSE_VERSION
 
 MODEL = "fake-image-model"
 FAST = RetryPolicy(max_attempts=4, base_s=0.01, max_s=0.05)
@@ -262,7 +263,7 @@ def test_generate_stores_each_answers_confidence_and_no_dense_stores_none(fake_o
     assert _generate(fake_openai, tiny_inputs[:2], cache).complete
     src = sha256_bytes(tiny_inputs[0].read_bytes())
     e = cache.find("s-gpt", src)
-    assert e.confidence_path is not None and e.meta["alignment"]["dense"]["version"] == 1
+    assert e.confidence_path is not None and e.meta["alignment"]["dense"]["version"] == DENSE_VERSION
     prior, conf = cache.load_prior("s-gpt", tiny_inputs[0], with_confidence=True)
     assert prior.shape == (24, 32, 3) and conf.shape == (24, 32) and conf.dtype == np.float32
     assert 0.0 <= conf.min() <= conf.max() <= 1.0

@@ -8,6 +8,7 @@ from gpt4o_prior.data import read_rgb, write_png
 from gpt4o_prior.providers import get_provider
 from gpt4o_prior.providers.released import (ImportReport, ReleasedProvider, expand_template, import_folder,
                                             match_folders)
+from gpt4o_prior.dense_align import DENSE_VERSION
 
 
 @pytest.mark.parametrize("template,name,expected", [
@@ -216,7 +217,7 @@ def test_import_stores_the_confidence_of_the_dense_step(released, tmp_path):
                            template="{stem|strip(_hazy)}_GPT")
     name = "02_outdoor_hazy.png"
     entry = cache.find("rel", sha256_file(inputs / name))
-    assert entry.confidence_path is not None and entry.meta["alignment"]["dense"]["version"] == 1
+    assert entry.confidence_path is not None and entry.meta["alignment"]["dense"]["version"] == DENSE_VERSION
     prior, conf = cache.load_prior("rel", inputs / name, with_confidence=True)
     assert prior.shape == (48, 48, 3) and conf.shape == (48, 48) and conf.mean() > 0.2
     assert isinstance(report.alignment[name]["confidence_mean"], float) and "mean confidence" in str(report)
