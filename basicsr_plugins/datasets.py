@@ -19,7 +19,6 @@ it starts, unless ``prior_fallback`` is ``input`` or ``zeros``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -32,42 +31,13 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torchvision.transforms.functional import normalize
 
 from gpt4o_prior.augment import FlipRot, apply_flip_rot, prior_training_views
+from gpt4o_prior.cache.errors import PriorMissingError as PriorsMissingError  # the one missing-prior error
+from gpt4o_prior.cache.missing import missing_priors
 
 from .prior_option import dataset_prior_kwargs
 from .registration import register
 
 __all__ = ["PriorPairedImageDataset", "PriorSingleImageDataset", "PriorsMissingError", "missing_priors"]
-
-SHOW_MISSING = 10
-"""How many missing inputs an error lists."""
-
-
-class PriorsMissingError(FileNotFoundError):
-    """Some dataset inputs have no prior in the cache (and no fallback is configured)."""
-
-
-def missing_priors(cache: Any, set_name: str, paths: Sequence[str | Path]) -> list[str]:
-    """Return the inputs among ``paths`` that have no usable (status ``ok``) prior of ``set_name`` in ``cache``.
-
-    Hashes each file's bytes and looks the hash up; reads no prior image.
-
-    Example:
-        >>> import tempfile
-        >>> from gpt4o_prior.cache import PriorCache, PriorSet
-        >>> cache = PriorCache(tempfile.mkdtemp())
-        >>> cache.register_set(PriorSet(name="s", provider="simulated", label="simulated"))
-        >>> missing_priors(cache, "s", [])
-        []
-    """
-    from gpt4o_prior.cache import sha256_bytes
-
-    missing = []
-    for path in paths:
-        entry = cache.find(set_name, sha256_bytes(Path(path).read_bytes()))
-        if entry is None or entry.status != "ok":
-            missing.append(str(path))
-    return missing
-
 
 class _PriorSource:
     """Prior loading shared by both datasets: options, the start-up check, RGB uint8 -> BasicSR's layout."""
@@ -90,17 +60,11 @@ class _PriorSource:
         if kw["check"]:
             missing = missing_priors(self.prior_cache, kw["set"], lq_paths)
             if missing and kw["fallback"] == "error":
-                shown = "\n  ".join(missing[:SHOW_MISSING])
-                more = f"\n  ... and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else ""
-                folder = Path(missing[0]).parent
-                raise PriorsMissingError(
-                    f"dataset '{name}': {len(missing)} of {len(lq_paths)} inputs have no prior of set "
-                    f"'{kw['set']}' in the cache '{kw['cache']}':\n  {shown}{more}\n"
-                    f"Fill the cache first: `gpt4o-prior generate {folder} --cache {kw['cache']} --set {kw['set']} "
-                    f"--task <task> --model <image model>`, or for released GPT-4o outputs `gpt4o-prior import "
-                    f"<outputs folder> --inputs {folder} --cache {kw['cache']} --set {kw['set']}`; or set "
-                    f"prior: {{fallback: input}} (or prior_fallback: input) to use the input where a prior is "
-                    f"missing.")
+                from gpt4o_prior.cache.missing import missing_priors_error
+
+                raise missing_priors_error(missing, total=len(lq_paths), set_name=kw["set"], cache=self.prior_cache,
+                                           where=f"dataset '{name}'", advice="or set prior: {fallback: input} (or "
+                                           "prior_fallback: input) to use the input where a prior is missing.")
 
     def _load_prior(self, lq_path: str) -> tuple[np.ndarray, np.ndarray | None]:
         """The prior of ``lq_path`` as BasicSR holds images, (H, W, 3) float32 BGR in [0, 1], and its confidence

@@ -275,8 +275,10 @@ class PriorNet(nn.Module):
         ctx.owner = self
         self._detached = False
         modules = dict(host.named_modules())
-        for point in self.points:
-            modules[point.path].register_forward_hook(branch.points[_key(point.path)].hook)
+        # the handles remove exactly these hooks on detach (they survive deepcopy: a copy's handles point into
+        # the copy's hook dictionaries, e.g. BasicSR's EMA network)
+        self._hook_handles = [modules[point.path].register_forward_hook(branch.points[_key(point.path)].hook)
+                              for point in self.points]
 
     @property
     def attach_points(self) -> list[str]:
@@ -413,15 +415,9 @@ class PriorNet(nn.Module):
         This ``PriorNet`` cannot run afterwards.
         """
         if not self._detached:
-            modules = dict(self.host.named_modules())
-            mine = {id(pf) for pf in self.branch.points.values()}
-            for point in self.points:
-                module = modules[point.path]
-                for hook_id, fn in list(module._forward_hooks.items()):
-                    if id(getattr(fn, "__self__", None)) in mine:
-                        del module._forward_hooks[hook_id]
-                        for extra in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called"):
-                            getattr(module, extra, {}).pop(hook_id, None)
+            for handle in self._hook_handles:
+                handle.remove()
+            self._hook_handles = []
             self._detached = True
         return self.host
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from .cache.errors import PriorMissingError
 from .data.io import IMAGE_SUFFIXES
 from .data.io import list_images as list_inputs
 
@@ -46,23 +47,9 @@ __all__ = ["IMAGE_SUFFIXES", "MissingPriorsError", "RestoreResult", "list_inputs
 
 """File suffixes (lower case) treated as input images."""
 
-SHOW_MISSING = 10
-"""How many inputs without a prior an error lists."""
-
-
-class MissingPriorsError(FileNotFoundError):
-    """Some inputs have no prior in the cache and the set's provider cannot make them here.
-
-    Attributes:
-        missing: the input paths without a prior.
-    """
-
-    def __init__(self, message: str, missing: Sequence[str | Path]):
-        super().__init__(message)
-        self.missing = [str(m) for m in missing]
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+MissingPriorsError = PriorMissingError
+"""The error for inputs without a prior (:class:`gpt4o_prior.cache.PriorMissingError`, the one every loader raises;
+this name is kept for callers of ``restore``)."""
 
 
 @dataclass
@@ -314,15 +301,6 @@ def offline_provider_for_set(pset: Any):
     return provider
 
 
-def _remote_command(pset: Any, folder: Path, cache_root: str) -> str:
-    if pset.provider in ("released", "released-gpt"):
-        return (f"gpt4o-prior import <folder of released outputs> --inputs {folder} --cache {cache_root} "
-                f"--set {pset.name}")
-    task = pset.prompt_id or "<task>"
-    model = pset.model or "<image model>"
-    return f"gpt4o-prior generate {folder} --cache {cache_root} --set {pset.name} --task {task} --model {model}"
-
-
 def ensure_priors(inputs: Sequence[str | os.PathLike], *, cache: Any, set_name: str,
                   targets: str | os.PathLike | None = None, progress: bool = False) -> int:
     """Make sure every input has a prior in ``set_name``: fill the missing ones with the set's offline provider.
@@ -342,33 +320,25 @@ def ensure_priors(inputs: Sequence[str | os.PathLike], *, cache: Any, set_name: 
         MissingPriorsError: inputs lack a prior and the provider cannot run here (remote provider, or simulated
             without ``targets``); the message lists them and the command that fills the cache.
     """
-    from .cache import sha256_file
+    from .cache.missing import SHOW_MISSING, missing_priors, missing_priors_error
 
     pset = cache.get_set(set_name)
-    paths = [Path(p) for p in inputs]
-    missing = []
-    for path in paths:
-        entry = cache.find(set_name, sha256_file(path))
-        if entry is None or entry.status != "ok":
-            missing.append(path)
+    missing = [Path(p) for p in missing_priors(cache, set_name, inputs)]
     if not missing:
         return 0
-    shown = "\n  ".join(str(m) for m in missing[:SHOW_MISSING])
-    more = f"\n  ... and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else ""
-    head = f"{len(missing)} of {len(paths)} inputs have no prior of set {set_name!r} in the cache {cache.root}"
     provider = offline_provider_for_set(pset)
     if provider is None:
-        command = _remote_command(pset, missing[0].parent, str(cache.root))
-        raise MissingPriorsError(
-            f"{head}:\n  {shown}{more}\nSet {set_name!r} comes from the {pset.provider!r} provider, which this "
-            f"command does not call. Fill the cache first: `{command}`, then run restore again.", missing)
+        raise missing_priors_error(missing, total=len(inputs), set_name=set_name, cache=cache,
+                                   advice=f"then run restore again (set {set_name!r} comes from the "
+                                          f"{pset.provider!r} provider, which restore does not call).")
     target_fn = None
     if pset.provider == "simulated":
         if targets is None:
-            raise MissingPriorsError(
-                f"{head}:\n  {shown}{more}\nSet {set_name!r} holds simulated priors, made from the clean images: "
-                f"pass --targets <folder of clean images> (same file names) to make them, or restore with another "
-                f"set.", missing)
+            raise missing_priors_error(
+                missing, total=len(inputs), set_name=set_name, cache=cache,
+                advice=f"set {set_name!r} holds simulated priors, made from the clean images: or pass --targets "
+                       "<folder of clean images> (same file names) to restore and they are made first, or restore "
+                       "with another set.")
         tdir = Path(targets)
 
         def target_fn(path: Path) -> Path:
@@ -383,8 +353,11 @@ def ensure_priors(inputs: Sequence[str | os.PathLike], *, cache: Any, set_name: 
                      progress=progress)
     if out["failed"]:
         failed = "\n  ".join(f"{k}: {v}" for k, v in sorted(out["failed"].items())[:SHOW_MISSING])
-        raise MissingPriorsError(f"{head}, and the {pset.provider} provider failed on {len(out['failed'])}:"
-                                 f"\n  {failed}", [m for m in missing if m.name in out["failed"]])
+        still = [str(m) for m in missing if m.name in out["failed"]]
+        raise PriorMissingError(
+            set_name, still[0] if still else "", missing=still, cache_root=str(cache.root),
+            message=f"{len(missing)} of {len(inputs)} inputs had no prior of set {set_name!r} in the cache "
+                    f"{cache.root}, and the {pset.provider} provider failed on {len(out['failed'])}:\n  {failed}")
     return int(out["done"])
 
 

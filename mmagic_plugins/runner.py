@@ -21,19 +21,14 @@ from typing import Any
 
 from mmengine.runner import Runner
 
+from gpt4o_prior.cache.errors import PriorMissingError as PriorsMissingError  # the one missing-prior error
+
 from . import model, save_outputs, transforms  # noqa: F401  (registration: the written-out configs use them)
 from .checkpoint import mmengine_safe_globals, plain_message_hub_state, restore_message_hub_state
 from .config import apply_prior, check_prior_settings
 from .registry import MMAGIC_RUNNERS, RUNNERS, register
 
 __all__ = ["PriorRunner", "PriorsMissingError", "check_dataset_priors"]
-
-SHOW_MISSING = 10
-"""How many missing inputs an error lists."""
-
-
-class PriorsMissingError(FileNotFoundError):
-    """Some dataset inputs have no prior in the cache and the fallback is ``error``."""
 
 
 def _load_prior_steps(dataset: Any) -> list:
@@ -55,7 +50,8 @@ def check_dataset_priors(dataset: Any, *, where: str = "dataset") -> int:
         The number of inputs checked.
 
     Raises:
-        PriorsMissingError: inputs without a prior, listed (the first :data:`SHOW_MISSING`) with the set name.
+        PriorsMissingError: (``gpt4o_prior.cache.PriorMissingError``) inputs without a prior, the first few listed,
+            with the set name and the command that fills the cache.
     """
     inner = [getattr(dataset, "dataset", None)] + list(getattr(dataset, "datasets", None) or [])
     checked = sum(check_dataset_priors(d, where=where) for d in inner if d is not None)
@@ -69,13 +65,11 @@ def check_dataset_priors(dataset: Any, *, where: str = "dataset") -> int:
         missing = step.missing(paths)
         checked += len(paths)
         if missing:
-            shown = "\n  ".join(missing[:SHOW_MISSING])
-            more = f"\n  ... and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else ""
-            raise PriorsMissingError(
-                f"{where}: {len(missing)} of {len(paths)} inputs have no prior of set '{step.set_name}' in the "
-                f"cache {step.cache_root}:\n  {shown}{more}\nFill the cache for these inputs (`gpt4o-prior generate "
-                f"--set {step.set_name} --cache {step.cache_root} <input folder>`), or set prior.fallback='input' "
-                "(or 'zeros') to run with a stand-in.")
+            from gpt4o_prior.cache.missing import missing_priors_error
+
+            raise missing_priors_error(missing, total=len(paths), set_name=step.set_name, cache=step.cache,
+                                       where=where, advice="or set prior.fallback='input' (or 'zeros') to run with "
+                                       "a stand-in.")
     return checked
 
 

@@ -193,6 +193,33 @@ def test_detached_net_refuses_to_run():
         net(torch.rand(1, 3, 8, 8))
 
 
+def _hook_count(module: nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
+
+
+def test_attach_detach_attach_again_leaves_no_hook_behind():
+    host = make_host("unet")
+    before = _hook_count(host)
+    for kind in ("sft", "zero_add"):
+        net = attach_prior(host, fusion=kind)
+        assert _hook_count(host) == before + len(net.attach_points)
+        assert net.detach() is host and _hook_count(host) == before
+        net.detach()  # twice: nothing more to remove
+    assert _hook_count(host) == before
+
+
+def test_detaching_a_copy_leaves_the_original_attached():
+    net = _train_branch(attach_prior(make_host("unet"), fusion="sft"))
+    twin = copy.deepcopy(net)
+    x, p = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        fused = net(x, prior=p)
+    twin_host = twin.detach()
+    assert _hook_count(twin_host) == 0 and _hook_count(net.host) == len(net.attach_points)
+    with torch.no_grad():
+        assert torch.equal(net(x, prior=p), fused)
+
+
 def test_deepcopy_is_independent():
     net = _train_branch(attach_prior(make_host("unet"), fusion="zero_add"))
     twin = copy.deepcopy(net)

@@ -58,6 +58,7 @@ from .image_io import (EXTENSIONS, decode_grey, decode_rgb, encode_grey_png, enc
 from .key import SECRET_NAMES, check_key, check_sha256, sha256_bytes, sha256_file
 from .locks import file_lock
 from .manifest import ManifestReader, append_records, manifest_lock, write_manifest
+from .missing import fill_command
 from .prior_set import PriorSet, check_set_name
 
 __all__ = ["PriorCache", "VerifyReport", "FALLBACKS", "CACHE_SCHEMA_VERSION", "CONFIDENCE_FORMAT", "IMAGE_SUFFIXES"]
@@ -1064,7 +1065,13 @@ class PriorCache:
 
     def _fallback(self, fallback, set_name, src, name, reason, size, input_image, with_confidence=False):
         if fallback == "error":
-            raise PriorMissingError(set_name, name, source_sha256=src, reason=reason, cache_root=str(self.root))
+            try:
+                pset = self.get_set(set_name)
+            except UnknownSetError:
+                pset = None
+            folder = Path(name).parent if not str(name).startswith("<") else "<input folder>"
+            raise PriorMissingError(set_name, name, source_sha256=src, reason=reason, cache_root=str(self.root),
+                                    command=fill_command(pset, folder, self.root, set_name))
         if fallback == "skip":
             return (None, None) if with_confidence else None
         if fallback == "input":

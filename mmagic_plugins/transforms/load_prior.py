@@ -103,14 +103,9 @@ class LoadPrior(BaseTransform):
         Returns:
             Paths (as strings) without an ``ok`` cache entry.
         """
-        from gpt4o_prior.cache import sha256_bytes
+        from gpt4o_prior.cache.missing import missing_priors
 
-        out = []
-        for path in paths:
-            entry = self.cache.find(self.set_name, sha256_bytes(Path(path).read_bytes()))
-            if entry is None or entry.status != "ok":
-                out.append(str(path))
-        return out
+        return missing_priors(self.cache, self.set_name, list(paths))
 
     def transform(self, results: dict) -> dict:
         """Add ``results[prior_key]`` (see the class docstring)."""
