@@ -11,6 +11,8 @@ Example:
 """
 from __future__ import annotations
 
+from .fallbacks import DATASET_FALLBACKS
+
 __all__ = ["DATA_KEYS", "NET_KEYS", "FALLBACKS"]
 
 DATA_KEYS = ("cache", "set", "fallback", "check", "dropout", "dropout_fill", "dropout_mode", "warp", "max_shift",
@@ -21,5 +23,5 @@ and whether the prior's per-pixel confidence map is loaded and handed to the net
 NET_KEYS = ("fusion", "at", "encoder", "prior_scale", "fusion_args", "freeze_host")
 """Keys passed to the network that gains the prior branch."""
 
-FALLBACKS = ("error", "input", "zeros")
-"""What an input without a prior gets: stop (``error``), the input itself (``input``) or ``zeros``."""
+FALLBACKS = DATASET_FALLBACKS
+"""What an input without a prior gets in a dataset (:mod:`gpt4o_prior.fallbacks`)."""

@@ -20,15 +20,14 @@ import math
 import re
 from typing import Any, Mapping
 
+from ..secrets import SECRET_NAMES
+
 __all__ = ["KEY_SCHEMA_VERSION", "request_key", "sha256_bytes", "sha256_pixels", "sha256_file", "canonical_json", "check_key",
            "check_sha256", "SECRET_NAMES"]
 
 #: Bumped only when the meaning of the key document changes; it is part of every key.
 KEY_SCHEMA_VERSION = 1
 
-#: Names that must never appear as a request parameter or be stored in a sidecar (case-insensitive).
-SECRET_NAMES = frozenset({"api_key", "apikey", "authorization", "openai_api_key", "secret", "password",
-                          "access_token", "bearer", "x-api-key"})
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -38,7 +38,6 @@ import contextlib
 import datetime as _dt
 import json
 import os
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -47,15 +46,17 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..data.io import IMAGE_SUFFIXES
+from ..data.io import IMAGE_SUFFIXES, list_images
 from ..dense_align import confidence_from_uint8, confidence_to_uint8
+from ..fallbacks import FALLBACKS
+from ..secrets import REDACTED, SECRET_NAMES, SECRET_PATTERN
 from .atomic import TMP_SUFFIX, atomic_write_bytes, atomic_write_json
 from .claim import DEFAULT_STALE_AFTER, Claim
 from .entry import CacheEntry
 from .errors import PriorMissingError, UnknownSetError
 from .image_io import (EXTENSIONS, decode_grey, decode_rgb, encode_grey_png, encode_png, image_size, png_add_text,
                        png_text, read_rgb, sniff_format)
-from .key import SECRET_NAMES, check_key, check_sha256, sha256_bytes, sha256_file
+from .key import check_key, check_sha256, sha256_bytes, sha256_file
 from .locks import file_lock
 from .manifest import ManifestReader, append_records, manifest_lock, write_manifest
 from .missing import fill_command
@@ -75,12 +76,8 @@ _CONF_SUFFIX = ".confidence.png"
 #: Pauses (s) of a reader that found an aligned prior and a confidence that do not belong together (a re-alignment
 #: being committed, or a damaged entry) before it looks again.
 _PAIR_RETRIES = (0.01, 0.03, 0.1, 0.3)
-#: What ``load_prior`` does when a prior is missing or was refused.
-FALLBACKS = ("error", "skip", "input", "zeros")
-#: Input files ``stats(inputs=folder)`` looks at.
 
 _RESERVED = ("schema", "key", "status", "files", "sources", "stored_at", "redacted")
-_SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9_\-]{16,}|Bearer\s+\S{8,})")
 
 
 def _now_iso() -> str:
@@ -94,16 +91,16 @@ def _scrub(obj: Any, path: str, redacted: list[str]) -> Any:
         for k, v in obj.items():
             k = str(k)
             if k.lower() in SECRET_NAMES:
-                out[k] = "[redacted]"
+                out[k] = REDACTED
                 redacted.append(f"{path}.{k}")
             else:
                 out[k] = _scrub(v, f"{path}.{k}", redacted)
         return out
     if isinstance(obj, (list, tuple)):
         return [_scrub(v, f"{path}[{i}]", redacted) for i, v in enumerate(obj)]
-    if isinstance(obj, str) and _SECRET_VALUE.search(obj):
+    if isinstance(obj, str) and SECRET_PATTERN.search(obj):
         redacted.append(path)
-        return _SECRET_VALUE.sub("[redacted]", obj)
+        return SECRET_PATTERN.sub(REDACTED, obj)
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, (np.floating,)):
@@ -1320,7 +1317,7 @@ class PriorCache:
                 folder = Path(inputs)
                 if not folder.is_dir():
                     raise NotADirectoryError(f"stats: input folder {folder} does not exist")
-                files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+                files = list_images(folder, recursive=True, required=False)
             else:
                 files = [Path(p) for p in inputs]
             missing, refused = [], []

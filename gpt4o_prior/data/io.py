@@ -21,11 +21,19 @@ __all__ = ["as_rgb_uint8", "read_rgb", "write_png", "encode_png", "decode_rgb", 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly in ``folder`` (by suffix, sorted), or a clear error when there are none.
+def list_images(folder: str | os.PathLike, *, recursive: bool = False, required: bool = True) -> list[Path]:
+    """Image files in ``folder`` (by suffix, :data:`IMAGE_SUFFIXES`; sorted), the one lister of the package.
+
+    Hidden files (names starting with ``.``, such as the ``._NAME.png`` resource forks macOS leaves on shared
+    drives) are not images of a data set and are left out.
+
+    Args:
+        folder: the folder.
+        recursive: also look in sub-folders.
+        required: raise when there is no image (otherwise return an empty list).
 
     Raises:
-        FileNotFoundError: the folder does not exist or holds no image.
+        FileNotFoundError: the folder does not exist, or (``required``) holds no image.
 
     Example:
         >>> d = Path(tempfile.mkdtemp()); _ = (d / "b.png").write_bytes(b""); _ = (d / "a.txt").write_text("")
@@ -35,8 +43,9 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"input folder {folder} does not exist or is not a folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    files = sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if not files and required:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return files
 

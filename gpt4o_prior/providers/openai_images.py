@@ -45,6 +45,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.io import IMAGE_SUFFIXES, decode_rgb, list_images
+from ..secrets import redact
 from ..pricing import Price, cost_from_usage, estimate_cost, get_price, load_price_table
 from ..prompts import get_prompt
 from .base import Provider
@@ -314,25 +315,6 @@ def make_client(*, api_key: str | None = None, base_url: str | None = None, azur
     except openai.OpenAIError as e:
         raise RuntimeError(f"cannot create the OpenAI client: {redact(str(e), api_key).rstrip('.')}. Set OPENAI_API_KEY "
                            f"(and OPENAI_BASE_URL or --base-url for another server).") from None
-
-
-_KEY_RE = re.compile(r"(sk-[A-Za-z0-9_\-\*]{3,}|Bearer\s+\S+)")
-
-
-def redact(text: str, *secrets: str | None) -> str:
-    """Remove API keys from a message: the given secrets and anything that looks like ``sk-...`` or a bearer token.
-
-    Example:
-        >>> redact("Incorrect API key provided: sk-abc123xyz. Bearer sk-1", "sk-abc123xyz")
-        'Incorrect API key provided: [redacted]. [redacted]'
-    """
-    for s in secrets:
-        if s:
-            text = text.replace(s, "[redacted]")
-    for s in (os.environ.get("OPENAI_API_KEY"), os.environ.get("AZURE_OPENAI_API_KEY")):
-        if s:
-            text = text.replace(s, "[redacted]")
-    return _KEY_RE.sub("[redacted]", text)
 
 
 @dataclass

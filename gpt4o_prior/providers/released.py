@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..data.io import IMAGE_SUFFIXES, decode_rgb, encode_png
+from ..data.io import IMAGE_SUFFIXES, decode_rgb, encode_png, list_images
 from .base import Provider, register_provider
 
 __all__ = ["expand_template", "template_regex", "match_folders", "ImportReport", "ReleasedProvider",
@@ -129,11 +129,6 @@ def template_regex(template: str | Callable[[str], str], input_name: str) -> re.
     return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
 
 
-def _list_images(folder: Path, recursive: bool) -> list[Path]:
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-
-
 def match_folders(priors_dir: str | Path, inputs_dir: str | Path, *, template: str | Callable[[str], str] = "{stem}"
                   ) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
     """Pair every input image with its prior by name.
@@ -156,11 +151,11 @@ def match_folders(priors_dir: str | Path, inputs_dir: str | Path, *, template: s
     for what, folder in (("priors_dir", priors_dir), ("inputs_dir", inputs_dir)):
         if not folder.is_dir():
             raise FileNotFoundError(f"{what} {folder} is not a folder; check the path")
-    inputs = _list_images(inputs_dir, recursive=False)
+    inputs = list_images(inputs_dir, required=False)
     if not inputs:
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in inputs_dir {inputs_dir}")
     nested = not callable(template) and "/" in template
-    priors = _list_images(priors_dir, recursive=nested)
+    priors = list_images(priors_dir, recursive=nested, required=False)
     by_stem: dict[str, list[Path]] = {}
     for p in priors:
         rel = p.relative_to(priors_dir).with_suffix("").as_posix()
