@@ -33,6 +33,8 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from .data.io import as_rgb_uint8
+
 __all__ = ["fit_to_size", "undo_fit", "align_prior", "align_with_confidence", "choose_size", "fit_matrix", "API_SIZES", "FIT_MODES",
            "MOTIONS", "structure_map"]
 
@@ -41,15 +43,6 @@ API_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
 FIT_MODES = ("pad", "resize", "crop")
 MOTIONS = ("translation", "similarity", "affine", "homography")
 _RECORD_VERSION = 1
-
-
-def _check_rgb(image: Any, name: str) -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array (H, W, 3) uint8 RGB, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
-        raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got shape {tuple(image.shape)} "
-                         f"dtype {image.dtype}")
-    return image
 
 
 def _resize(image: np.ndarray, size_wh: tuple[int, int], box: Sequence[float] | None = None) -> np.ndarray:
@@ -100,7 +93,7 @@ def fit_to_size(img: np.ndarray, size: Sequence[int], *, mode: str = "pad", pad_
         >>> fit_to_size(im, (16, 16), mode="crop")[1]["offset"]
         [-8, 0]
     """
-    img = _check_rgb(img, "img")
+    img = as_rgb_uint8(img, "img")
     if mode not in FIT_MODES:
         raise ValueError(f"fit_to_size: mode must be one of {FIT_MODES}, got {mode!r}")
     if len(size) != 2 or int(size[0]) < 1 or int(size[1]) < 1:
@@ -182,7 +175,7 @@ def undo_fit(prior: np.ndarray, record: dict[str, Any]) -> np.ndarray:
         >>> back.shape, int(np.abs(back.astype(int) - im).mean()) < 40
         ((12, 16, 3), True)
     """
-    prior = _check_rgb(prior, "prior")
+    prior = as_rgb_uint8(prior, "prior")
     record = _check_record(record)
     h, w = (int(v) for v in record["input_size"])
     sh, sw = record["sent_size"]
@@ -223,7 +216,7 @@ def structure_map(image: np.ndarray, *, sigma: float | None = None) -> np.ndarra
         (16, 16)
     """
     cv2 = _cv2()
-    image = _check_rgb(image, "image")
+    image = as_rgb_uint8(image, "image")
     g = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     g = cv2.GaussianBlur(g, (0, 0), 1.0)
     lo, hi = np.percentile(g, (1, 99))
@@ -395,8 +388,8 @@ def align_prior(prior: np.ndarray, input: np.ndarray, *, record: dict[str, Any] 
         ((48, 48, 3), 'fit', False, False)
     """
     t0 = time.perf_counter()
-    prior = _check_rgb(prior, "prior")
-    input = _check_rgb(input, "input")
+    prior = as_rgb_uint8(prior, "prior")
+    input = as_rgb_uint8(input, "input")
     if motion not in MOTIONS:
         raise ValueError(f"align_prior: motion must be one of {MOTIONS}, got {motion!r}")
     h, w = input.shape[:2]

@@ -61,10 +61,9 @@ def _cv2():
 
 
 def _check_pair(prior: Any, input: Any) -> tuple[np.ndarray, np.ndarray]:
-    for name, img in (("prior", prior), ("input", input)):
-        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            got = f"shape {tuple(img.shape)} dtype {img.dtype}" if isinstance(img, np.ndarray) else type(img).__name__
-            raise ValueError(f"dense_align: {name} must be an (H, W, 3) uint8 RGB array, got {got}")
+    from .data.io import as_rgb_uint8
+
+    prior, input = as_rgb_uint8(prior, "dense_align: prior"), as_rgb_uint8(input, "dense_align: input")
     if prior.shape != input.shape:
         raise ValueError(f"dense_align: prior {prior.shape} and input {input.shape} must have the same size; bring "
                          "the prior to the input's geometry first (gpt4o_prior.align.align_prior)")

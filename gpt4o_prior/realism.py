@@ -92,11 +92,12 @@ def diagnose_prior(prior: np.ndarray, input: np.ndarray, *, record: Mapping[str,
     """
     import cv2
 
-    from .align import _check_rgb, align_prior
+    from .align import align_prior
+    from .data.io import as_rgb_uint8
     from .dense_align import dense_align
 
-    prior = _check_rgb(prior, "prior")
-    input = _check_rgb(input, "input")
+    prior = as_rgb_uint8(prior, "prior")
+    input = as_rgb_uint8(input, "input")
     h, w = input.shape[:2]
     base, info = align_prior(prior, input, record=dict(record) if record is not None else None, motion=motion)
     if info["registered"]:

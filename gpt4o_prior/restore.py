@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from .cache.errors import PriorMissingError
-from .data.io import IMAGE_SUFFIXES
+from .data.io import IMAGE_SUFFIXES, as_rgb_uint8
 from .data.io import list_images as list_inputs
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
@@ -238,8 +238,7 @@ def restore_image(net: torch.nn.Module, image: np.ndarray, *, prior: np.ndarray 
     """
     import torch
 
-    if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
-        raise ValueError(f"image must be an (H, W, 3) uint8 RGB array, got {getattr(image, 'shape', image)}")
+    image = as_rgb_uint8(image, "image")
     x = _to_tensor(image, device)
     p = None
     if prior is not None:

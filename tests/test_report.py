@@ -20,7 +20,7 @@ def test_metrics_without_basicsr():
 def test_metrics_reject_bad_images():
     with pytest.raises(ValueError, match="same shape"):
         image_metrics(_img(0, 16), _img(0, 8))
-    with pytest.raises(TypeError, match="gt must have dtype uint8"):
+    with pytest.raises(TypeError, match="gt must be an \\(H, W, 3\\) uint8 RGB array.*needs dtype uint8"):
         image_metrics(_img(0), _img(0).astype(np.float32))
 
 

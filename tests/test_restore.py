@@ -59,9 +59,6 @@ def test_tiled_forward_handles_an_upscaling_function():
     assert torch.allclose(up, torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
 
 
-# ------------------------------------------------------------------------------------------ network and folder
-
-
 # ------------------------------------------------------------------------------------------ any network
 @pytest.fixture(scope="module")
 def prior_net_setup(tmp_path_factory):

@@ -46,7 +46,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..data.io import IMAGE_SUFFIXES, list_images
+from ..data.io import IMAGE_SUFFIXES, as_rgb_uint8, list_images
 from ..dense_align import confidence_from_uint8, confidence_to_uint8
 from ..fallbacks import FALLBACKS
 from ..secrets import REDACTED, SECRET_NAMES, SECRET_PATTERN
@@ -163,14 +163,6 @@ def _dense_version(alignment: Any) -> Any:
     """``alignment["dense"]["version"]`` of an alignment record, or None."""
     dense = alignment.get("dense") if isinstance(alignment, Mapping) else None
     return dense.get("version") if isinstance(dense, Mapping) else None
-
-
-def _check_image(image: Any, name: str) -> np.ndarray:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        got = (f"shape {tuple(image.shape)} dtype {image.dtype}" if isinstance(image, np.ndarray)
-               else type(image).__name__)
-        raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB numpy array, got {got}")
-    return image
 
 
 @dataclass
@@ -484,7 +476,7 @@ class PriorCache:
         text chunk (readers check the pair with it); the caller commits the sidecar. Identical pairs already stored
         are reused.
         """
-        plain = encode_png(_check_image(aligned, "aligned"))
+        plain = encode_png(as_rgb_uint8(aligned, "aligned"))
         conf_data = None
         if confidence is not None:
             levels = confidence_to_uint8(confidence)
@@ -633,7 +625,7 @@ class PriorCache:
         user_meta, redacted = self._user_meta(meta, key, "ok")
         link = self._link(set_name, source_sha256, source_name)
         if aligned is not None:
-            _check_image(aligned, "aligned")
+            as_rgb_uint8(aligned, "aligned")
         if confidence is not None:
             if aligned is None:
                 raise ValueError(f"put: a confidence for key {key} is stored beside an aligned prior; pass aligned= "
@@ -730,7 +722,7 @@ class PriorCache:
             (True, 0.5)
         """
         key = check_key(key)
-        _check_image(aligned, "aligned")
+        as_rgb_uint8(aligned, "aligned")
         if confidence is not None:
             confidence = _check_confidence(confidence, aligned.shape[:2], key)
         with self._key_lock(key):
@@ -1046,7 +1038,7 @@ class PriorCache:
         self._check_fallback(fallback)
         check_sha256(source_sha256, "source_sha256")
         if input_image is not None:
-            _check_image(input_image, "input_image")
+            as_rgb_uint8(input_image, "input_image")
             if size is None:
                 size = input_image.shape[:2]
         if fallback == "input" and input_image is None:

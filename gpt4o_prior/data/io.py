@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["as_rgb_uint8", "read_rgb", "write_png", "encode_png", "decode_rgb", "IMAGE_SUFFIXES", "list_images"]
+__all__ = ["as_rgb_uint8", "ImageArrayError", "read_rgb", "write_png", "encode_png", "decode_rgb", "IMAGE_SUFFIXES", "list_images"]
 
 #: file suffixes treated as images when scanning folders (lower case)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -50,34 +50,41 @@ def list_images(folder: str | os.PathLike, *, recursive: bool = False, required:
     return files
 
 
+class ImageArrayError(ValueError, TypeError):
+    """An array that is not an (H, W, 3) uint8 RGB image. Both a ``ValueError`` and a ``TypeError``: callers
+    catch either (a wrong shape is a value, a wrong dtype or a non-array a type)."""
+
+
 def as_rgb_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:
-    """Check that ``img`` is an (H, W, 3) uint8 RGB array and return it (C-contiguous).
+    """Check that ``img`` is an (H, W, 3) uint8 RGB array and return it (C-contiguous): the one RGB check of the
+    package (alignment, the cache, providers, restore, metrics and reports use it).
 
     Args:
         img: the array to check.
         name: its name in error messages.
 
     Raises:
-        TypeError: not a numpy array, or not uint8.
-        ValueError: wrong number of dimensions or channels, or empty.
+        ImageArrayError: not a numpy array, not (H, W, 3), not uint8, or empty; the message names ``img`` and says
+            how to convert it.
 
     Example:
         >>> as_rgb_uint8(np.zeros((4, 4), np.uint8), "hazy")
         Traceback (most recent call last):
         ...
-        ValueError: hazy must be an (H, W, 3) RGB array, got shape (4, 4); convert grey images with ...
+        gpt4o_prior.data.io.ImageArrayError: hazy must be an (H, W, 3) uint8 RGB array, got shape (4, 4) dtype uint8; ...
     """
     if not isinstance(img, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array (H, W, 3) uint8, got {type(img).__name__}")
+        raise ImageArrayError(f"{name} must be an (H, W, 3) uint8 RGB numpy array, got {type(img).__name__}")
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"{name} must be an (H, W, 3) RGB array, got shape {tuple(img.shape)}; "
-                         "convert grey images with np.stack([g] * 3, -1)")
-    if img.dtype != np.uint8:
-        raise TypeError(f"{name} must have dtype uint8, got {img.dtype}; scale float images with "
-                        "(x * 255).round().clip(0, 255).astype(np.uint8)")
-    if img.shape[0] == 0 or img.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {tuple(img.shape)}")
-    return np.ascontiguousarray(img)
+        hint = "; convert grey images with np.stack([g] * 3, -1)"
+    elif img.dtype != np.uint8:
+        hint = "; it needs dtype uint8: scale float images with (x * 255).round().clip(0, 255).astype(np.uint8)"
+    elif img.shape[0] == 0 or img.shape[1] == 0:
+        hint = ": it is empty"
+    else:
+        return np.ascontiguousarray(img)
+    raise ImageArrayError(f"{name} must be an (H, W, 3) uint8 RGB array, got shape {tuple(img.shape)} dtype "
+                          f"{img.dtype}{hint}")
 
 
 def decode_rgb(data: bytes, name: str = "image") -> np.ndarray:

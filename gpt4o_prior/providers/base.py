@@ -33,37 +33,21 @@ from typing import Any
 
 import numpy as np
 
+from ..data.io import as_rgb_uint8
+
 __all__ = ["Provider", "OfflineProvider", "check_image", "register_provider", "get_provider", "list_providers",
            "fill_cache"]
 
 
 def check_image(image: Any, name: str = "image") -> np.ndarray:
-    """Check that ``image`` is an ``(H, W, 3)`` uint8 RGB array and return it.
-
-    Args:
-        image: the array to check.
-        name: its name in the error message.
-
-    Returns:
-        ``image`` unchanged.
-
-    Shape:
-        ``(H, W, 3)``, dtype uint8.
+    """Check that ``image`` is an ``(H, W, 3)`` uint8 RGB array and return it: :func:`gpt4o_prior.data.io.as_rgb_uint8`
+    (the one RGB check), under the name providers have used.
 
     Example:
         >>> check_image(np.zeros((4, 5, 3), np.uint8)).shape
         (4, 5, 3)
-        >>> check_image(np.zeros((4, 5), np.uint8), "prior")
-        Traceback (most recent call last):
-        ...
-        ValueError: prior must be an (H, W, 3) uint8 RGB array, got shape (4, 5) dtype uint8
     """
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array (H, W, 3) uint8 RGB, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got shape {tuple(image.shape)} "
-                         f"dtype {image.dtype}")
-    return image
+    return as_rgb_uint8(image, name)
 
 
 class Provider:
