@@ -32,7 +32,7 @@ from torchvision.transforms.functional import normalize
 
 from gpt4o_prior.augment import FlipRot, apply_flip_rot, prior_training_views
 from gpt4o_prior.cache.errors import PriorMissingError as PriorsMissingError  # the one missing-prior error
-from gpt4o_prior.cache.missing import missing_priors
+from gpt4o_prior.cache.missing import missing_priors, missing_priors_error
 
 from .prior_option import dataset_prior_kwargs
 from .registration import register
@@ -60,8 +60,6 @@ class _PriorSource:
         if kw["check"]:
             missing = missing_priors(self.prior_cache, kw["set"], lq_paths)
             if missing and kw["fallback"] == "error":
-                from gpt4o_prior.cache.missing import missing_priors_error
-
                 raise missing_priors_error(missing, total=len(lq_paths), set_name=kw["set"], cache=self.prior_cache,
                                            where=f"dataset '{name}'", advice="or set prior: {fallback: input} (or "
                                            "prior_fallback: input) to use the input where a prior is missing.")

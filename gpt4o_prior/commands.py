@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import functools
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
@@ -85,7 +86,9 @@ def unregister_command(name: str) -> None:
     _REGISTERED.pop(name, None)
 
 
+@functools.lru_cache(maxsize=1)
 def _entry_points() -> dict[str, metadata.EntryPoint]:
+    """The declared adapter verbs, read from the installed distributions once per process."""
     return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from mmengine.runner import Runner
 
 from gpt4o_prior.cache.errors import PriorMissingError as PriorsMissingError  # the one missing-prior error
+from gpt4o_prior.cache.missing import missing_priors_error
 
 from . import model, save_outputs, transforms  # noqa: F401  (registration: the written-out configs use them)
 from .checkpoint import mmengine_safe_globals, plain_message_hub_state, restore_message_hub_state
@@ -65,8 +66,6 @@ def check_dataset_priors(dataset: Any, *, where: str = "dataset") -> int:
         missing = step.missing(paths)
         checked += len(paths)
         if missing:
-            from gpt4o_prior.cache.missing import missing_priors_error
-
             raise missing_priors_error(missing, total=len(paths), set_name=step.set_name, cache=step.cache,
                                        where=where, advice="or set prior.fallback='input' (or 'zeros') to run with "
                                        "a stand-in.")

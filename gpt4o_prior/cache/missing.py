@@ -20,9 +20,9 @@ import shlex
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import PriorMissingError
+from .errors import PriorMissingError, UnknownSetError
 
-__all__ = ["SHOW_MISSING", "missing_priors", "fill_command", "missing_priors_error"]
+__all__ = ["SHOW_MISSING", "missing_priors", "fill_command", "set_fill_command", "missing_priors_error"]
 
 #: How many inputs without a prior an error lists.
 SHOW_MISSING = 10
@@ -31,7 +31,8 @@ SHOW_MISSING = 10
 def missing_priors(cache: Any, set_name: str, paths: Sequence[str | os.PathLike]) -> list[str]:
     """The inputs among ``paths`` without a usable (status ``ok``) prior of ``set_name`` in ``cache``.
 
-    Hashes each file's bytes and looks the hash up; reads no prior image.
+    Each file is hashed once per version (:meth:`~gpt4o_prior.cache.PriorCache.input_sha256`, so the loads that
+    follow do not hash it again) and the hash looked up; no prior image is read.
 
     Example:
         >>> import tempfile
@@ -39,14 +40,17 @@ def missing_priors(cache: Any, set_name: str, paths: Sequence[str | os.PathLike]
         >>> missing_priors(PriorCache(tempfile.mkdtemp()), "s", [])
         []
     """
-    from .key import sha256_file
-
     out = []
     for path in paths:
-        entry = cache.find(set_name, sha256_file(path))
+        entry = cache.find(set_name, cache.input_sha256(path))
         if entry is None or entry.status != "ok":
             out.append(str(path))
     return out
+
+
+def _quote(value: str) -> str:
+    """Shell-quote a value; ``<...>`` placeholders stay readable (the user replaces them)."""
+    return value if value.startswith("<") and value.endswith(">") else shlex.quote(value)
 
 
 def fill_command(pset: Any, folder: str | os.PathLike, cache_root: str | os.PathLike,
@@ -65,23 +69,29 @@ def fill_command(pset: Any, folder: str | os.PathLike, cache_root: str | os.Path
         know a value).
     """
     name = set_name or getattr(pset, "name", None) or "<set>"
-    def q(value: str) -> str:  # placeholders such as <task> stay readable: the user replaces them
-        return value if value.startswith("<") and value.endswith(">") else shlex.quote(value)
-
-    base = f"--cache {q(str(cache_root))} --set {q(name)}"
+    base = f"--cache {_quote(str(cache_root))} --set {_quote(name)}"
     provider = getattr(pset, "provider", None)
     if provider in ("released", "released-gpt"):
-        return f"gpt4o-prior import <folder of released outputs> --inputs {q(str(folder))} {base}"
-    head = f"gpt4o-prior generate {q(str(folder))} {base}"
+        return f"gpt4o-prior import <folder of released outputs> --inputs {_quote(str(folder))} {base}"
+    head = f"gpt4o-prior generate {_quote(str(folder))} {base}"
     params = dict(getattr(pset, "params", None) or {})
     if provider == "classical":
-        return f"{head} --provider classical --task {q(str(params.get('task', '<task>')))}"
+        return f"{head} --provider classical --task {_quote(str(params.get('task', '<task>')))}"
     if provider == "simulated":
         preset = params.get("preset", "mild")
-        return f"{head} --provider simulated --preset {q(str(preset))} --targets <folder of clean images>"
+        return f"{head} --provider simulated --preset {_quote(str(preset))} --targets <folder of clean images>"
     task = getattr(pset, "prompt_id", None) or "<task>"
     model = getattr(pset, "model", None) or "<image model>"
-    return f"{head} --task {q(task)} --model {q(model)}"
+    return f"{head} --task {_quote(task)} --model {_quote(model)}"
+
+
+def set_fill_command(cache: Any, set_name: str, folder: str | os.PathLike) -> str:
+    """:func:`fill_command` for the set ``set_name`` as ``cache`` records it (placeholders if it does not)."""
+    try:
+        pset = cache.get_set(set_name)
+    except UnknownSetError:
+        pset = None
+    return fill_command(pset, folder, cache.root, set_name)
 
 
 def missing_priors_error(missing: Sequence[str | os.PathLike], *, total: int, set_name: str, cache: Any,
@@ -99,14 +109,8 @@ def missing_priors_error(missing: Sequence[str | os.PathLike], *, total: int, se
     Returns:
         a :class:`~gpt4o_prior.cache.errors.PriorMissingError` (``missing``, ``set_name``, ``command`` set), to raise.
     """
-    from .errors import UnknownSetError
-
     missing = [str(m) for m in missing]
-    try:
-        pset = cache.get_set(set_name)
-    except UnknownSetError:
-        pset = None
-    command = fill_command(pset, Path(missing[0]).parent if missing else "<input folder>", cache.root, set_name)
+    command = set_fill_command(cache, set_name, Path(missing[0]).parent if missing else "<input folder>")
     shown = "\n  ".join(missing[:SHOW_MISSING])
     more = f"\n  ... and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else ""
     head = f"{where}: " if where else ""

@@ -59,7 +59,7 @@ from .image_io import (EXTENSIONS, decode_grey, decode_rgb, encode_grey_png, enc
 from .key import check_key, check_sha256, sha256_bytes, sha256_file
 from .locks import file_lock
 from .manifest import ManifestReader, append_records, manifest_lock, write_manifest
-from .missing import fill_command
+from .missing import set_fill_command
 from .prior_set import PriorSet, check_set_name
 
 __all__ = ["PriorCache", "VerifyReport", "FALLBACKS", "CACHE_SCHEMA_VERSION", "CONFIDENCE_FORMAT", "IMAGE_SUFFIXES"]
@@ -817,6 +817,17 @@ class PriorCache:
             rec = self._scanned.get((set_name, src))
         return rec
 
+    def input_sha256(self, path: str | os.PathLike) -> str:
+        """The content sha256 of an input file, hashed once per file version (remembered in ``inputs.jsonl`` unless
+        ``remember_inputs=False``), as lookups by input file find it.
+
+        A file whose image header cannot be read still has a hash (of its bytes; nothing is remembered then).
+        """
+        try:
+            return self._input_info(os.fspath(path))[0]
+        except ValueError:
+            return sha256_file(path)
+
     def find(self, set_name: str, source_sha256: str) -> CacheEntry | None:
         """The entry linked to the input whose ORIGINAL file bytes hash to ``source_sha256`` in ``set_name``."""
         check_set_name(set_name)
@@ -1054,13 +1065,9 @@ class PriorCache:
 
     def _fallback(self, fallback, set_name, src, name, reason, size, input_image, with_confidence=False):
         if fallback == "error":
-            try:
-                pset = self.get_set(set_name)
-            except UnknownSetError:
-                pset = None
             folder = Path(name).parent if not str(name).startswith("<") else "<input folder>"
             raise PriorMissingError(set_name, name, source_sha256=src, reason=reason, cache_root=str(self.root),
-                                    command=fill_command(pset, folder, self.root, set_name))
+                                    command=set_fill_command(self, set_name, folder))
         if fallback == "skip":
             return (None, None) if with_confidence else None
         if fallback == "input":
@@ -1314,11 +1321,7 @@ class PriorCache:
                 files = [Path(p) for p in inputs]
             missing, refused = [], []
             for p in files:
-                try:
-                    src = self._input_info(str(p))[0]  # remembered hashes (inputs.jsonl) when there are any
-                except ValueError:
-                    src = sha256_file(p)
-                rec = self._lookup(set_name, src)
+                rec = self._lookup(set_name, self.input_sha256(p))
                 if rec is None:
                     missing.append(str(p))
                 elif rec.get("status") != "ok":
