@@ -39,6 +39,11 @@ from .registration import register
 
 __all__ = ["PriorPairedImageDataset", "PriorSingleImageDataset", "PriorsMissingError", "missing_priors"]
 
+def _bgr_float(bgr: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> contiguous float32 in [0, 1], as BasicSR's ``imfrombytes(..., float32=True)`` scales."""
+    return np.ascontiguousarray(bgr, dtype=np.float32) / 255.0
+
+
 class _PriorSource:
     """Prior loading shared by both datasets: options, the start-up check, RGB uint8 -> BasicSR's layout."""
 
@@ -64,15 +69,16 @@ class _PriorSource:
                                            where=f"dataset '{name}'", advice="or set prior: {fallback: input} (or "
                                            "prior_fallback: input) to use the input where a prior is missing.")
 
-    def _load_prior(self, lq_path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    def _load_prior(self, lq_path: str, *, as_float: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """The prior of ``lq_path`` as BasicSR holds images, (H, W, 3) float32 BGR in [0, 1], and its confidence
-        (H, W) float32 in [0, 1] (None with ``prior_confidence: false``)."""
+        (H, W) float32 in [0, 1] (None with ``prior_confidence: false``). ``as_float=False`` gives the prior as
+        (H, W, 3) uint8 BGR (a view), for a caller that crops before it converts (:func:`_bgr_float`)."""
         kw = self.prior_opt
         out = self.prior_cache.load_prior(kw["set"], lq_path, fallback=kw["fallback"],
                                           with_confidence=kw["confidence"])
         rgb, conf = out if kw["confidence"] else (out, None)
-        prior = np.ascontiguousarray(rgb[..., ::-1], dtype=np.float32) / 255.0
-        return prior, (None if conf is None else np.array(conf, dtype=np.float32))
+        prior = _bgr_float(rgb[..., ::-1]) if as_float else rgb[..., ::-1]
+        return prior, (None if conf is None else np.asarray(conf, dtype=np.float32))
 
     @staticmethod
     def _confidence_to_tensor(conf: np.ndarray) -> torch.Tensor:
@@ -126,12 +132,13 @@ class PriorPairedImageDataset(_PriorSource, PairedImageDataset):
         gt_path, lq_path = self.paths[index]["gt_path"], self.paths[index]["lq_path"]
         img_gt = imfrombytes(self.file_client.get(gt_path, "gt"), float32=True)
         img_lq = imfrombytes(self.file_client.get(lq_path, "lq"), float32=True)
-        prior, conf = self._load_prior(lq_path)
-        # the prior (and its confidence) is lq-sized: crop it with lq, then flip / rotate all alike (BasicSR's own
-        # functions; the confidence, (H, W), gets the flip / rotation BasicSR drew, from our apply_flip_rot)
+        prior, conf = self._load_prior(lq_path, as_float=False)
+        # the prior (and its confidence) is lq-sized: crop it with lq (still uint8: only the crop is converted to
+        # float), then flip / rotate all alike (BasicSR's own functions; the confidence, (H, W), gets the flip /
+        # rotation BasicSR drew, from our apply_flip_rot)
         lqs = [img_lq, prior] + ([] if conf is None else [conf])
         img_gt, lqs = paired_random_crop(img_gt, lqs, self.opt["gt_size"], scale, gt_path)
-        img_lq, prior = lqs[0], lqs[1]
+        img_lq, prior = lqs[0], _bgr_float(lqs[1])
         (img_gt, img_lq, prior), status = augment([img_gt, img_lq, prior], self.opt["use_hflip"],
                                                   self.opt["use_rot"], return_status=True)
         if conf is not None:

@@ -14,8 +14,15 @@ default of the ``prior:`` line), and ``sft-noconf`` (``confidence: false``: what
 Priors: the calibrated simulated preset (``generative``), registered with the dense step, filled once into
 ``--out/priors`` (their making is not timed).
 
+``--part data`` times only the training dataset's ``__getitem__`` (BasicSR's ``PairedImageDataset`` against
+its prior twin with the confidence, built from the same option files, samples interleaved): what the prior adds to
+the data side. ``--part model`` times only the network's forward and backward on a random batch of the crop size
+(the host against the host with its prior branch; one thread unless ``--threads``): what it adds to the model
+side. Together they say which side a ratio above the goal comes from.
+
 Usage:
     .venv/bin/python benchmarks/bench_iter_cost.py --sets dehaze_sots_indoor derain_rain100h --workers 0 2
+    .venv/bin/python benchmarks/bench_iter_cost.py --part data model --sets dehaze_sots_indoor
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ import json
 import re
 import statistics
 import sys
+import time
 from pathlib import Path
 
 from basicsr_plugins.demo import DemoConfig, option_text, train_run
@@ -65,6 +73,88 @@ def fill_priors(split: Path, cache_dir: Path, name: str) -> None:
         raise RuntimeError(f"{name}: priors failed for {sorted(res['failed'])[:5]}")
 
 
+def _option_text(args, set_name: str, train: Path, val: Path, line: str | None, workers: int) -> str:
+    text = option_text(task=TASK_OF[set_name], train_lq=train / "lq", train_gt=train / "gt", val_lq=val / "lq",
+                       val_gt=val / "gt", iters=args.iters, width=args.width, batch=args.batch,
+                       gt_size=args.gt_size, lr=2e-3, seed=10, prior_line=line)
+    text = text.replace("num_worker_per_gpu: 0", f"num_worker_per_gpu: {workers}", 1)
+    host = HOSTS[args.host]
+    if host is not None:
+        text = (text.replace(f"width: {args.width}\n", f"width: {host['width']}\n", 1)
+                .replace("middle_blk_num: 1\n", f"middle_blk_num: {host['middle_blk_num']}\n", 1)
+                .replace("enc_blk_nums: [1, 1, 1]", f"enc_blk_nums: {host['enc_blk_nums']}", 1)
+                .replace("dec_blk_nums: [1, 1, 1]", f"dec_blk_nums: {host['dec_blk_nums']}", 1))
+    return text
+
+
+def _parsed(text: str) -> dict:
+    import yaml
+
+    from basicsr_plugins.prior_option import apply_prior_option
+
+    opt = yaml.safe_load(text)
+    opt.update(is_train=True, dist=False)
+    return apply_prior_option(opt)
+
+
+def time_data(args, set_name: str, train: Path, val: Path, line: str, samples: int) -> list[str]:
+    """Median ms per training sample of the plain and the prior dataset, interleaved, same random state."""
+    import random
+
+    import numpy as np
+    from basicsr.data import build_dataset
+
+    import basicsr_plugins  # noqa: F401  (registers the prior datasets)
+
+    sets = {}
+    for v, ln in (("none", None), ("sft+conf", line)):
+        d = _parsed(_option_text(args, set_name, train, val, ln, 0))["datasets"]["train"]
+        d.update(phase="train", scale=1)
+        sets[v] = build_dataset(d)
+    times = {v: [] for v in sets}
+    n = len(sets["none"].paths)
+    for i in range(samples + 4):
+        for v, ds in sets.items():
+            random.seed(i)
+            np.random.seed(i)
+            t = time.perf_counter()
+            ds[i % n]
+            if i >= 4:  # the first reads warm the page cache and the input-hash memo
+                times[v].append(time.perf_counter() - t)
+    med = {v: statistics.median(t) * 1000 for v, t in times.items()}
+    return [f"| {set_name} | data: one training sample | {v} | {m:.1f} ms | {m / med['none']:.2f} | "
+            f"+{m - med['none']:.1f} ms |" for v, m in med.items()]
+
+
+def time_model(args, set_name: str, train: Path, val: Path, line: str, steps: int) -> list[str]:
+    """Median ms of forward + backward of the host and of the host with its prior branch, interleaved."""
+    import torch
+    from basicsr.archs import build_network
+
+    import basicsr_plugins  # noqa: F401  (registers the prior architecture)
+
+    torch.set_num_threads(args.threads or 1)
+    nets = {}
+    for v, ln in (("none", None), ("sft+conf", line)):
+        torch.manual_seed(0)
+        nets[v] = build_network(_parsed(_option_text(args, set_name, train, val, ln, 0))["network_g"])
+    g = torch.Generator().manual_seed(0)
+    shape = (args.batch, 3, args.gt_size, args.gt_size)
+    x, p = torch.rand(shape, generator=g), torch.rand(shape, generator=g)
+    c = torch.rand((args.batch, 1, args.gt_size, args.gt_size), generator=g)
+    times = {v: [] for v in nets}
+    for i in range(steps + 2):
+        for v, net in nets.items():
+            t = time.perf_counter()
+            out = net(x) if v == "none" else net(x, prior=p, confidence=c)
+            out.abs().mean().backward()
+            if i >= 2:
+                times[v].append(time.perf_counter() - t)
+    med = {v: statistics.median(t) * 1000 for v, t in times.items()}
+    return [f"| {set_name} | model: forward + backward, batch {args.batch} | {v} | {m:.0f} ms | "
+            f"{m / med['none']:.2f} | +{m - med['none']:.0f} ms |" for v, m in med.items()]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -82,7 +172,13 @@ def main(argv: list[str] | None = None) -> int:
                          "published SIDD width-32 option file")
     ap.add_argument("--threads", type=int, default=None, help="torch threads of each training process")
     ap.add_argument("--out", type=Path, default=Path("bench_iter_cost_out"))
+    ap.add_argument("--part", nargs="+", default=["train"], choices=["train", "data", "model"],
+                    help="train: whole BasicSR iterations (the goal's measure); data / model: each side alone")
+    ap.add_argument("--samples", type=int, default=64, help="--part data: samples timed per dataset")
+    ap.add_argument("--steps", type=int, default=10, help="--part model: steps timed per network")
     args = ap.parse_args(argv)
+    if "train" not in args.part:
+        return main_parts(args)
     out = args.out.resolve()
     cache_dir = out / "priors"
     # variant name -> (fusion, confidence passed), None: no prior line
@@ -103,16 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                         fusion, conf = prior
                         line = (f"prior: {{cache: {cache_dir}, set: {pset}, fusion: {fusion}, "
                                 f"confidence: {'true' if conf else 'false'}}}")
-                    text = option_text(task=TASK_OF[set_name], train_lq=train / "lq", train_gt=train / "gt",
-                                       val_lq=val / "lq", val_gt=val / "gt", iters=args.iters, width=args.width,
-                                       batch=args.batch, gt_size=args.gt_size, lr=2e-3, seed=10, prior_line=line)
-                    text = text.replace("num_worker_per_gpu: 0", f"num_worker_per_gpu: {workers}", 1)
-                    host = HOSTS[args.host]
-                    if host is not None:
-                        text = (text.replace(f"width: {args.width}\n", f"width: {host['width']}\n", 1)
-                                .replace("middle_blk_num: 1\n", f"middle_blk_num: {host['middle_blk_num']}\n", 1)
-                                .replace("enc_blk_nums: [1, 1, 1]", f"enc_blk_nums: {host['enc_blk_nums']}", 1)
-                                .replace("dec_blk_nums: [1, 1, 1]", f"dec_blk_nums: {host['dec_blk_nums']}", 1))
+                    text = _option_text(args, set_name, train, val, line, workers)
                     run = f"{args.host}_{set_name}_w{workers}_r{rep}_{v.replace('+', '_')}"
                     opt = out / "options" / f"{run}.yml"
                     opt.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +227,27 @@ def main(argv: list[str] | None = None) -> int:
                 result.append({"set": set_name, "workers": workers, "variant": v, "s_per_iter": t,
                                "ratio": t / base, "runs": times[(set_name, workers, v)]})
     (out / f"results_{args.host}.json").write_text(json.dumps({"command": " ".join(sys.argv), "rows": result}, indent=1))
+    print("\n".join(lines))
+    return 0
+
+
+def main_parts(args) -> int:
+    """``--part data`` / ``--part model``: each side of the iteration alone (see the module docstring)."""
+    cache_dir = args.out.resolve() / "priors"
+    host = f"NAFNet width {args.width}" if HOSTS[args.host] is None else f"{args.host} {HOSTS[args.host]}"
+    lines = [f"{host}, crop {args.gt_size}, one thread; real training sets, simulated priors (preset generative, "
+             "dense-aligned), sft with confidence.", "",
+             "| set | what | variant | median | ratio to none | added |", "|---|---|---|---|---|---|"]
+    for set_name in args.sets:
+        train, val = args.data / set_name / "train", args.data / set_name / "val"
+        pset = f"{set_name}-generative"
+        fill_priors(train, cache_dir, pset)
+        fill_priors(val, cache_dir, pset)
+        line = f"prior: {{cache: {cache_dir}, set: {pset}, fusion: sft, confidence: true}}"
+        if "data" in args.part:
+            lines += time_data(args, set_name, train, val, line, args.samples)
+        if "model" in args.part:
+            lines += time_model(args, set_name, train, val, line, args.steps)
     print("\n".join(lines))
     return 0
 
