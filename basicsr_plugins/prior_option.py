@@ -16,6 +16,35 @@ key            default      meaning
 ============== ============ ==========================================================================
 cache          (required)   prior cache folder (``PriorCache`` root)
 set            (required)   prior set name in that cache
+fallback       ``error``    input without a prior: ``error`` (stop before it runs), ``input`` (the
+                            input itself) or ``zeros``
+check          ``true``     check every dataset input against the cache before it runs
+dropout        ``0.1``      training: probability of dropping a sample's prior
+dropout_fill   see meaning  what a dropped prior becomes: ``input``, ``zeros``, ``mean`` or ``none``
+                            (no prior: the branch is off for that sample); default ``input``, ``none``
+                            with ``pair``
+dropout_mode   ``sample``   ``sample``: drop each prior with probability ``dropout``; ``pair``: train
+                            every sample with its prior and dropped in the same step (batch doubled,
+                            about twice the compute; ``dropout`` unused), for a model that must also
+                            run without priors
+warp           ``0.5``      training: probability of a small random affine warp of the prior
+max_shift      ``2.0``      warp: largest shift in pixels
+max_rotation   ``1.0``      warp: largest rotation in degrees
+max_scale      ``0.02``     warp: largest relative zoom
+confidence     ``true``     load each prior's per-pixel confidence from the cache, move it with the
+                            prior and pass it to the network (fusion updates scaled by it); ``false``:
+                            none (trust the prior everywhere, the behaviour before confidence maps
+                            existed)
+fusion         ``sft``      fusion block name (``gpt4o_prior.fusion``)
+at             ``auto``     attach points: ``auto`` or a list of module paths of the network
+encoder        ``~``        prior encoder: ``~`` (the default pyramid), a timm model name, or
+                            ``PriorEncoder`` keyword arguments (a mapping)
+prior_scale    ``1.0``      fidelity scale of the prior branch
+fusion_args    ``{}``       extra keyword arguments of the fusion blocks
+freeze_host    ``false``    train the prior branch alone (the network's gradients off)
+============== ============ ==========================================================================
+cache          (required)   prior cache folder (``PriorCache`` root)
+set            (required)   prior set name in that cache
 fallback       ``error``    missing prior: ``error`` (stop before training), ``input`` or ``zeros``
 check          ``true``     check every dataset input against the cache before training starts
 dropout        ``0.1``      training: probability of dropping a sample's prior
@@ -43,7 +72,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from gpt4o_prior.prior_keys import DATA_KEYS, FALLBACKS, NET_KEYS
+from gpt4o_prior.prior_keys import (DATA_KEYS, NET_KEYS, PriorSettingError, check_data_settings,
+                                   check_prior_mapping)
 
 __all__ = ["PriorOptionError", "DATA_KEYS", "NET_KEYS", "DATASET_TWINS", "MODEL_TWINS", "PRIOR_ARCH",
            "apply_prior_option", "dataset_prior_kwargs"]
@@ -63,23 +93,12 @@ class PriorOptionError(ValueError):
 
 
 def _check_prior_mapping(prior: Any) -> dict:
-    if not isinstance(prior, Mapping):
-        raise PriorOptionError(f"option 'prior' must be a mapping such as {{cache: priors/, set: ohaze-gpt}}, "
-                               f"got {prior!r}")
-    unknown = sorted(set(prior) - set(DATA_KEYS) - set(NET_KEYS))
-    if unknown:
-        raise PriorOptionError(f"option 'prior' has unknown key(s) {unknown}; known keys: "
-                               f"{sorted(DATA_KEYS + NET_KEYS)}")
-    for key in ("cache", "set"):
-        if not prior.get(key):
-            raise PriorOptionError(f"option 'prior.{key}' is required: write prior: {{cache: <cache folder>, "
-                                   f"set: <prior set name>}}")
-    fallback = prior.get("fallback", "error")
-    if fallback not in FALLBACKS:
-        raise PriorOptionError(f"option 'prior.fallback' must be one of {FALLBACKS}, got {fallback!r}")
-    if not isinstance(prior.get("confidence", True), bool):
-        raise PriorOptionError(f"option 'prior.confidence' must be true or false, got {prior['confidence']!r}")
-    return dict(prior)
+    try:
+        return check_prior_mapping(prior, spell=lambda k: f"option 'prior.{k}'", whole="option 'prior'",
+                                   example="{cache: priors/, set: ohaze-gpt}",
+                                   required_hint=": write prior: {cache: <cache folder>, set: <prior set name>}")
+    except PriorSettingError as err:
+        raise PriorOptionError(str(err)) from None
 
 
 def dataset_prior_kwargs(dataset_opt: Mapping[str, Any]) -> dict:
@@ -90,55 +109,24 @@ def dataset_prior_kwargs(dataset_opt: Mapping[str, Any]) -> dict:
 
     Returns:
         dict with keys ``cache, set, fallback, check, dropout, dropout_fill, dropout_mode, warp, max_shift,
-        max_rotation, max_scale, confidence``.
+        max_rotation, max_scale, confidence`` (:data:`gpt4o_prior.prior_keys.DATA_KEYS`).
 
     Raises:
-        PriorOptionError: ``prior_cache`` or ``prior_set`` missing, or a bad value.
+        PriorOptionError: ``prior_cache`` or ``prior_set`` missing, or a bad value (the message names the key).
 
     Example:
         >>> kw = dataset_prior_kwargs({"name": "v", "prior_cache": "priors", "prior_set": "s"})
         >>> kw["set"], kw["dropout"], kw["warp"], kw["fallback"], kw["confidence"]
         ('s', 0.1, 0.5, 'error', True)
     """
-    from gpt4o_prior import augment
-
     name = dataset_opt.get("name", "?")
-    defaults = {"fallback": "error", "check": True, "dropout": augment.PRIOR_DROPOUT, "dropout_fill": None,
-                "dropout_mode": "sample",
-                "warp": augment.WARP_PROB, "max_shift": augment.MAX_SHIFT, "max_rotation": augment.MAX_ROTATION,
-                "max_scale": augment.MAX_SCALE, "confidence": True}
-    out = {}
-    for key in DATA_KEYS:
-        value = dataset_opt.get(f"prior_{key}", defaults.get(key))
-        if value is None and key in ("cache", "set"):
-            raise PriorOptionError(f"dataset '{name}': option 'prior_{key}' is required for a prior dataset (or "
-                                   f"add the top-level line prior: {{cache: ..., set: ...}} and keep the BasicSR "
-                                   f"dataset type)")
-        out[key] = value
-    if out["fallback"] not in FALLBACKS:
-        raise PriorOptionError(f"dataset '{name}': option 'prior_fallback' must be one of {FALLBACKS}, "
-                               f"got {out['fallback']!r}")
-    if not isinstance(out["confidence"], bool):
-        raise PriorOptionError(f"dataset '{name}': option 'prior_confidence' must be true or false, "
-                               f"got {out['confidence']!r}")
-    if out["dropout_mode"] not in augment.DROPOUT_MODES:
-        raise PriorOptionError(f"dataset '{name}': option 'prior_dropout_mode' must be one of "
-                               f"{augment.DROPOUT_MODES}, got {out['dropout_mode']!r}")
-    if out["dropout_fill"] is None:
-        out["dropout_fill"] = augment.default_dropout_fill(out["dropout_mode"])
-    if out["dropout_fill"] not in augment.DROPOUT_FILLS:
-        raise PriorOptionError(f"dataset '{name}': option 'prior_dropout_fill' must be one of "
-                               f"{augment.DROPOUT_FILLS}, got {out['dropout_fill']!r}")
-    for key in ("dropout", "warp"):
-        value = out[key]
-        if not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise PriorOptionError(f"dataset '{name}': option 'prior_{key}' must be a probability in [0, 1], "
-                                   f"got {value!r}")
-    if out["dropout_mode"] == "pair" and dataset_opt.get("prior_dropout") not in (None, 0, 0.0):
-        raise PriorOptionError(f"dataset '{name}': prior_dropout_mode 'pair' trains every sample both with and "
-                               f"without its prior, so prior_dropout ({dataset_opt['prior_dropout']!r}) has no "
-                               f"meaning there; remove it (or use dropout_mode: sample)")
-    return out
+    given = {k: dataset_opt.get(f"prior_{k}") for k in DATA_KEYS}
+    try:
+        return check_data_settings(given, spell=lambda k: f"dataset '{name}': option 'prior_{k}'",
+                                   required_hint=" for a prior dataset (or add the top-level line prior: {cache: ..., "
+                                                 "set: ...} and keep the BasicSR dataset type)")
+    except PriorSettingError as err:
+        raise PriorOptionError(str(err)) from None
 
 
 def apply_prior_option(opt: dict) -> dict:

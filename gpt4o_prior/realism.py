@@ -74,7 +74,7 @@ def diagnose_prior(prior: np.ndarray, input: np.ndarray, *, record: Mapping[str,
     Args:
         prior: the prior as the model returned it, (H', W', 3) uint8 RGB, any size.
         input: the image it was made from, (H, W, 3) uint8 RGB.
-        record: the send-time fit record (:func:`gpt4o_prior.align.fit_to_size`) when the input was fitted to an
+        record: the send-time fit record (:func:`gpt4o_prior.fit.fit_to_size`) when the input was fitted to an
             API size before sending, else None (the prior is taken to cover the input's field of view).
         motion: the registration's motion model.
         dense_options: keyword arguments of :func:`gpt4o_prior.dense_align.dense_align`.

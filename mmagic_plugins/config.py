@@ -20,6 +20,35 @@ key            default      meaning
 ============== ============ ==========================================================================
 cache          (required)   prior cache folder (``PriorCache`` root)
 set            (required)   prior set name in that cache
+fallback       ``error``    input without a prior: ``error`` (stop before it runs), ``input`` (the
+                            input itself) or ``zeros``
+check          ``True``     check every dataset input against the cache before it runs
+dropout        ``0.1``      training: probability of dropping a sample's prior
+dropout_fill   see meaning  what a dropped prior becomes: ``input``, ``zeros``, ``mean`` or ``none``
+                            (no prior: the branch is off for that sample); default ``input``, ``none``
+                            with ``pair``
+dropout_mode   ``sample``   ``sample``: drop each prior with probability ``dropout``; ``pair``: train
+                            every sample with its prior and dropped in the same step (batch doubled,
+                            about twice the compute; ``dropout`` unused), for a model that must also
+                            run without priors
+warp           ``0.5``      training: probability of a small random affine warp of the prior
+max_shift      ``2.0``      warp: largest shift in pixels
+max_rotation   ``1.0``      warp: largest rotation in degrees
+max_scale      ``0.02``     warp: largest relative zoom
+confidence     ``True``     load each prior's per-pixel confidence from the cache, move it with the
+                            prior and pass it to the generator (fusion updates scaled by it);
+                            ``False``: none (trust the prior everywhere, the behaviour before
+                            confidence maps existed)
+fusion         ``sft``      fusion block name (``gpt4o_prior.fusion``)
+at             ``auto``     attach points: ``auto`` or a list of module paths of the generator
+encoder        ``None``     prior encoder: ``None`` (the default pyramid), a timm model name, or
+                            ``PriorEncoder`` keyword arguments (a mapping)
+prior_scale    ``1.0``      fidelity scale of the prior branch
+fusion_args    ``{}``       extra keyword arguments of the fusion blocks
+freeze_host    ``False``    train the prior branch alone (the generator's gradients off)
+============== ============ ==========================================================================
+cache          (required)   prior cache folder (``PriorCache`` root)
+set            (required)   prior set name in that cache
 fallback       ``error``    input without a prior: ``error``, ``input`` (the input itself) or ``zeros``
 check          ``True``     ``PriorRunner``: check every dataset input against the cache before it runs
 dropout        ``0.1``      training: probability of dropping a sample's prior
@@ -51,10 +80,10 @@ from typing import Any, Mapping
 from mmengine.logging import print_log
 
 from gpt4o_prior import augment
-from gpt4o_prior.prior_keys import DATA_KEYS, FALLBACKS, NET_KEYS
+from gpt4o_prior.prior_keys import DATA_KEYS, NET_KEYS, PriorSettingError, check_prior_mapping
 
-__all__ = ["PriorConfigError", "DATA_KEYS", "NET_KEYS", "KEYED_GEOMETRIC", "apply_prior", "prior_pipeline",
-           "check_prior_settings"]
+__all__ = ["PriorConfigError", "type_name", "bare_type", "DATA_KEYS", "NET_KEYS", "KEYED_GEOMETRIC", "apply_prior",
+           "prior_pipeline", "check_prior_settings"]
 
 KEYED_GEOMETRIC = ("Flip", "RandomTransposeHW", "RandomRotation", "FixedCrop", "Resize")
 """MMagic transforms that take a ``keys`` list and move every listed image alike: the prior joins ``img`` there."""
@@ -69,12 +98,14 @@ class PriorConfigError(ValueError):
     """A config the prior plugin cannot rewrite; the message names the key and says what to do."""
 
 
-def _type_name(t: Any) -> str:
+def type_name(t: Any) -> str:
+    """The name of a config ``type`` (a string, or a class given directly), as written: ``'mmagic.Flip'``."""
     return t if isinstance(t, str) else getattr(t, "__name__", str(t))
 
 
-def _bare(name: str) -> str:
-    return name.split(".")[-1]  # 'mmagic.Flip' -> 'Flip'
+def bare_type(t: Any) -> str:
+    """The name of a config ``type`` without its registry scope: ``'mmagic.Flip'`` and ``Flip`` give ``'Flip'``."""
+    return type_name(t).split(".")[-1]
 
 
 def check_prior_settings(prior: Any) -> dict:
@@ -98,30 +129,13 @@ def check_prior_settings(prior: Any) -> dict:
         ...
         mmagic_plugins.config.PriorConfigError: prior.set is required: prior = dict(cache='<cache folder>', set='<prior set name>')
     """
-    if not isinstance(prior, Mapping):
-        raise PriorConfigError(f"prior must be a dict such as prior = dict(cache='priors/', set='ohaze-gpt'), "
-                               f"got {prior!r}")
-    unknown = sorted(set(prior) - set(DATA_KEYS) - set(NET_KEYS))
-    if unknown:
-        raise PriorConfigError(f"prior has unknown key(s) {unknown}; known keys: {sorted(DATA_KEYS + NET_KEYS)}")
-    for key in ("cache", "set"):
-        if not prior.get(key):
-            raise PriorConfigError(f"prior.{key} is required: prior = dict(cache='<cache folder>', "
-                                   "set='<prior set name>')")
-    if prior.get("fallback", "error") not in FALLBACKS:
-        raise PriorConfigError(f"prior.fallback must be one of {FALLBACKS}, got {prior.get('fallback')!r}")
-    if not isinstance(prior.get("confidence", True), bool):
-        raise PriorConfigError(f"prior.confidence must be True or False, got {prior['confidence']!r}")
-    mode = prior.get("dropout_mode", "sample")
-    if mode not in augment.DROPOUT_MODES:
-        raise PriorConfigError(f"prior.dropout_mode must be one of {augment.DROPOUT_MODES}, got {mode!r}")
-    if prior.get("dropout_fill", "input") not in augment.DROPOUT_FILLS:
-        raise PriorConfigError(f"prior.dropout_fill must be one of {augment.DROPOUT_FILLS}, "
-                               f"got {prior.get('dropout_fill')!r}")
-    if mode == "pair" and prior.get("dropout") not in (None, 0, 0.0):
-        raise PriorConfigError(f"prior.dropout_mode='pair' trains every sample both with and without its prior, so "
-                               f"prior.dropout ({prior['dropout']!r}) has no meaning there; remove it (or use "
-                               f"dropout_mode='sample')")
+    try:
+        check_prior_mapping(prior, spell=lambda k: f"prior.{k}", whole="prior",
+                            example="prior = dict(cache='priors/', set='ohaze-gpt')",
+                            required_hint=": prior = dict(cache='<cache folder>', set='<prior set name>')",
+                            true_false="True or False")
+    except PriorSettingError as err:
+        raise PriorConfigError(str(err)) from None
     return {k: copy.deepcopy(v) for k, v in prior.items()}
 
 
@@ -173,7 +187,7 @@ def prior_pipeline(pipeline: list, *, cache: str, set: str, training: bool = Fal
     if not isinstance(confidence, bool):
         raise PriorConfigError(f"{where}: confidence must be True or False, got {confidence!r}")
     steps = [copy.deepcopy(dict(s)) for s in pipeline]
-    names = [_bare(_type_name(s.get("type", ""))) for s in steps]
+    names = [bare_type(s.get("type", "")) for s in steps]
     if "LoadPrior" in names:
         return steps
     load = [i for i, (n, s) in enumerate(zip(names, steps)) if n == "LoadImageFromFile" and s.get("key") == "img"]
@@ -265,7 +279,7 @@ def apply_prior(cfg: Any, prior: Mapping[str, Any] | None = None) -> Any:
     model = cfg.get("model")
     if not isinstance(model, Mapping):
         raise PriorConfigError("the config has no model dict to add the prior branch to")
-    mtype = _bare(_type_name(model.get("type", "")))
+    mtype = bare_type(model.get("type", ""))
     if mtype not in MODEL_TYPES:
         raise PriorConfigError(f"model.type is {mtype!r}; the prior plugin wraps the generator of a BaseEditModel. "
                                "For another model, subclass it the way PriorEditModel subclasses BaseEditModel")

@@ -16,7 +16,7 @@ import copy
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .config import _bare, _type_name, apply_prior
+from .config import apply_prior, bare_type, type_name
 
 __all__ = ["inference_config", "run_inference", "main"]
 
@@ -62,11 +62,11 @@ def inference_config(cfg: Any, *, inputs: str | Path, out_dir: str | Path, check
     """
     cfg = apply_prior(cfg) if "prior" in cfg else copy.deepcopy(cfg)
     steps = _steps(cfg, "test_dataloader") or _steps(cfg, "val_dataloader")
-    load_img = [s for s in steps if _bare(_type_name(s.get("type"))) == "LoadImageFromFile" and s.get("key") == "img"]
+    load_img = [s for s in steps if bare_type(s.get("type")) == "LoadImageFromFile" and s.get("key") == "img"]
     if not load_img:
         raise ValueError("inference_config: the config's test / val pipeline has no LoadImageFromFile(key='img') "
                          "to copy; add one")
-    load_prior = [s for s in steps if _bare(_type_name(s.get("type"))) == "LoadPrior"][:1]
+    load_prior = [s for s in steps if bare_type(s.get("type")) == "LoadPrior"][:1]
     pipeline = [load_img[0]] + load_prior
     keys, meta = ["img"], []
     if load_prior:
@@ -85,7 +85,7 @@ def inference_config(cfg: Any, *, inputs: str | Path, out_dir: str | Path, check
     cfg["test_evaluator"] = dict(type="SaveRestored", out_dir=str(out_dir))
     cfg["test_cfg"] = dict(type="TestLoop")
     hooks = cfg.get("custom_hooks") or []
-    cfg["custom_hooks"] = [h for h in hooks if "Visualization" not in _type_name(dict(h).get("type", ""))]
+    cfg["custom_hooks"] = [h for h in hooks if "Visualization" not in type_name(dict(h).get("type", ""))]
     if checkpoint is not None:
         cfg["load_from"] = str(checkpoint)
     cfg["work_dir"] = str(work_dir) if work_dir is not None else str(Path(out_dir) / ".runner")

@@ -35,6 +35,42 @@ def test_the_core_imports_no_framework_and_no_adapter():
     assert bad == []
 
 
+PACKAGES = ("gpt4o_prior", "basicsr_plugins", "mmagic_plugins")
+
+
+def _private_uses(tree: ast.AST):
+    """Private names (``_x``, not dunders) one module takes from another module of ours: imported by name, or
+    read as an attribute of a module of ours that was imported."""
+    ours = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in PACKAGES):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    yield node.lineno, alias.name
+                ours.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in PACKAGES:
+                    ours.add(alias.asname or alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ours
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            yield node.lineno, f"{node.value.id}.{node.attr}"
+
+
+def test_no_module_uses_another_modules_private_names():
+    files = sorted(f for pkg in PACKAGES for f in (ROOT / pkg).rglob("*.py"))
+    bad = [f"{f.relative_to(ROOT)}:{line}: {name}" for f in files
+           for line, name in _private_uses(ast.parse(f.read_text(), str(f)))]
+    assert bad == []
+
+
+def test_the_private_name_checker_sees_both_forms():
+    code = ("from .align import _cv2, fit_to_size\nfrom . import store\nimport numpy as np\n"
+            "def f(self):\n    store._lookup(1); np._x; self._y; __name__\n")
+    assert [n for _, n in _private_uses(ast.parse(code))] == ["_cv2", "store._lookup"]
+
+
 def test_the_checker_sees_lazy_and_dynamic_imports():
     code = ("def f():\n    import basicsr.archs\n    from mmagic_plugins import x\n"
             "    importlib.import_module('mmengine.runner')\n")

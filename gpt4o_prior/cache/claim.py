@@ -29,7 +29,7 @@ from typing import Any
 from .key import check_key
 from .locks import file_lock
 
-__all__ = ["Claim", "claim_is_stale", "busy_pause", "DEFAULT_STALE_AFTER"]
+__all__ = ["Claim", "claim_is_stale", "read_claim", "busy_pause", "DEFAULT_STALE_AFTER"]
 
 #: Seconds after which a claim from a live (or remote) owner counts as stale: longer than any single request.
 DEFAULT_STALE_AFTER = 30 * 60.0
@@ -71,7 +71,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def read_claim(path: Path) -> dict[str, Any] | None:
+    """What a claim file says: its JSON dict, ``{}`` when unreadable or half-written (judged then by the file's
+    age), ``None`` when there is no claim."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -153,14 +155,14 @@ class Claim:
         if self._create():
             self.held = True
             return True
-        info = _read(self.path)
+        info = read_claim(self.path)
         if info is None:  # released meanwhile
             self.held = self._create()
             return self.held
         if not claim_is_stale(info, self.path, stale_after=self.stale_after):
             return False
         with _mutex(self.folder):
-            info = _read(self.path)  # look again under the lock: someone may have taken it over already
+            info = read_claim(self.path)  # look again under the lock: someone may have taken it over already
             if info is not None:
                 if not claim_is_stale(info, self.path, stale_after=self.stale_after):
                     return False
@@ -178,7 +180,7 @@ class Claim:
             return
         self.held = False
         with _mutex(self.folder):
-            info = _read(self.path)
+            info = read_claim(self.path)
             if info and info.get("token") == self.token:
                 try:
                     os.unlink(self.path)

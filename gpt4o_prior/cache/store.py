@@ -1171,10 +1171,10 @@ class PriorCache:
                                   if k not in links and not self._link_exists(r)])
         claims = self.root / "claims"
         if claims.is_dir():
-            from .claim import _read, claim_is_stale
+            from .claim import claim_is_stale, read_claim
 
             for c in claims.glob("*.claim"):
-                info = _read(c)
+                info = read_claim(c)
                 if info is not None and claim_is_stale(info, c, stale_after=self.stale_after):
                     report.stale_claims.append(self._rel(c))
         if quarantine and (bad_entries or report.orphans):

@@ -44,8 +44,8 @@ from PIL import Image
 
 from ..data.io import decode_rgb
 from ..pricing import BATCH_DISCOUNT, Price, cost_from_usage, get_price, load_price_table
-from .openai_images import (EditResult, OpenAIImagesProvider, PreparedInput, _store, batch_job_files,
-                            batch_pending, prepare_input, redact)
+from .openai_images import (EditResult, OpenAIImagesProvider, PreparedInput, batch_job_files, batch_pending,
+                            prepare_input, redact, store_answer)
 
 __all__ = ["MAX_REQUESTS", "MAX_BYTES", "BatchJob", "CollectSummary", "request_line", "split_lines", "submit", "status",
            "collect", "load_job", "job_path", "make_custom_id", "parse_custom_id", "find_job", "recover_job",
@@ -409,7 +409,7 @@ def _ingest(cache: Any, bj: BatchJob, provider: OpenAIImagesProvider, key: str, 
             cache.put(key, png, meta={"provider": provider.name, "model": provider.model, "usage": usage,
                                       "cost_usd": cost, "returned_size": returned, **extra})
             return "done", cost
-        _store(cache, set_name=bj.set_name, provider=provider, prepared=prepared, result=res, extra_meta=extra)
+        store_answer(cache, set_name=bj.set_name, provider=provider, prepared=prepared, result=res, extra_meta=extra)
         return "done", cost
     err = body.get("error") or line.get("error") or {}
     code = err.get("code")
@@ -418,7 +418,7 @@ def _ingest(cache: Any, bj: BatchJob, provider: OpenAIImagesProvider, key: str, 
     if code in ("moderation_blocked", "content_policy_violation") or err.get("type") == "image_generation_user_error":
         res = EditResult(status="refused", code=code or "moderation_blocked", reason=redact(str(err.get("message"))),
                          request_id=resp.get("request_id"), attempts=1)
-        _store(cache, set_name=bj.set_name, provider=provider, prepared=prepared, result=res, extra_meta=extra)
+        store_answer(cache, set_name=bj.set_name, provider=provider, prepared=prepared, result=res, extra_meta=extra)
         return "refused", code
     return "failed", f"{code}: {redact(str(err.get('message')))}"
 
@@ -467,7 +467,7 @@ def recover_job(cache: Any, batch_id: str, *, client: Any, set_name: str | None 
     """
     import numpy as np
 
-    from ..align import fit_to_size
+    from ..fit import fit_to_size
     from ..cache import PriorSet, request_key, sha256_file, sha256_pixels
 
     try:

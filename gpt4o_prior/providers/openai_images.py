@@ -5,7 +5,7 @@ Pieces, each usable on its own:
 * :class:`OpenAIImagesProvider` holds the settings that change the output (model, task prompt and version, size,
   quality, input fidelity, how the input is fitted to the size) and builds the request key and the SDK arguments;
 * :func:`choose_size` picks an allowed output size for an input; :func:`prepare_input` fits the input to it
-  (``gpt4o_prior.align.fit_to_size``) and records the exact transform, so the answer can be brought back;
+  (``gpt4o_prior.fit.fit_to_size``) and records the exact transform, so the answer can be brought back;
 * :func:`make_client` builds a sync or async client for OpenAI, any OpenAI-compatible ``base_url``, or Azure;
 * :func:`edit_once` / :func:`edit_once_async` make one request with bounded retries (the SDK's own, then ours with
   backoff for 429, 5xx, timeouts and dropped connections); refusals (``moderation_blocked`` and other content
@@ -45,18 +45,20 @@ import numpy as np
 from PIL import Image
 
 from ..data.io import IMAGE_SUFFIXES, decode_rgb, list_images
+from ..fit import API_SIZES, fit_to_size
+from ..fit import choose_size as nearest_size
 from ..secrets import redact
 from ..pricing import Price, cost_from_usage, estimate_cost, get_price, load_price_table
 from ..prompts import get_prompt
 from .base import Provider
 
-__all__ = ["OpenAIImagesProvider", "PreparedInput", "EditResult", "RetryPolicy", "GenerateSummary",
+__all__ = ["store_answer", "OpenAIImagesProvider", "PreparedInput", "EditResult", "RetryPolicy", "GenerateSummary",
            "choose_size", "prepare_input", "make_client", "edit_once", "edit_once_async", "generate",
            "classify_error", "redact", "STANDARD_SIZES", "IMAGE_SUFFIXES", "list_images", "batch_pending",
            "batch_job_files"]
 
 #: Sizes every GPT image model accepts.
-STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
+STANDARD_SIZES = tuple(f"{w}x{h}" for w, h in API_SIZES)
 #: Model families that take any WxH (multiples of 16, aspect within 1:3..3:1, at most 3840x2160).
 _FLEXIBLE_PREFIXES = ("gpt-image-2",)
 #: input_fidelity support: "high" where both values exist, "low" where only low exists, absent: omit it.
@@ -125,8 +127,8 @@ def choose_size(height: int, width: int, *, model: str, size: str = "auto", max_
         h = int(scale // 16) * 16
         w = int((h * aspect) // 16) * 16
         return f"{max(w, 16)}x{max(h, 16)}"
-    best = min(STANDARD_SIZES, key=lambda s: abs(np.log((int(s.split("x")[0]) / int(s.split("x")[1])) / aspect)))
-    return best
+    w, h = nearest_size(height, width, API_SIZES)  # the one rule: the nearest aspect on a log scale
+    return f"{w}x{h}"
 
 
 class OpenAIImagesProvider(Provider):
@@ -249,7 +251,7 @@ class PreparedInput:
         input_hw: the input's (H, W).
         size: the requested output size ``"WxH"``.
         sent_png: the PNG bytes as sent.
-        transform: the fit record of ``gpt4o_prior.align.fit_to_size`` (how to go back).
+        transform: the fit record of ``gpt4o_prior.fit.fit_to_size`` (how to go back).
         key: the cache request key.
     """
 
@@ -272,7 +274,6 @@ def prepare_input(data: bytes, *, provider: OpenAIImagesProvider, source_name: s
         provider: the request settings.
         source_name: the file's name (for messages and provenance).
     """
-    from ..align import fit_to_size
     from ..cache import request_key, sha256_bytes, sha256_pixels
 
     img = decode_rgb(data, source_name)
@@ -588,9 +589,9 @@ def _spool_clear(cache: Any, key: str) -> None:
     (d / f"{key}.png").unlink(missing_ok=True)
 
 
-def _store(cache: Any, *, set_name: str, provider: OpenAIImagesProvider, prepared: PreparedInput,
-           result: EditResult, extra_meta: dict[str, Any] | None = None, register: bool = True,
-           dense: bool | None = None) -> None:
+def store_answer(cache: Any, *, set_name: str, provider: OpenAIImagesProvider, prepared: PreparedInput,
+                 result: EditResult, extra_meta: dict[str, Any] | None = None, register: bool = True,
+                 dense: bool | None = None) -> None:
     """Align an ok answer to its input and put it in the cache with its confidence, or record a refusal.
 
     ``dense`` (default: ``register``) runs the dense step after registration, whose per-pixel confidence is stored
@@ -794,7 +795,7 @@ async def generate(inputs: Iterable[str | Path], *, cache: Any, set_name: str, p
             if result.status == "failed":
                 return "failed", f"{result.code}: {result.reason}"
             try:
-                await offload(_store, cache, set_name=set_name, provider=provider, prepared=prepared, result=result,
+                await offload(store_answer, cache, set_name=set_name, provider=provider, prepared=prepared, result=result,
                               register=register, dense=dense)
             except Exception as e:  # noqa: BLE001 - keep the spool, report, carry on with the other inputs
                 return "failed", f"storing the answer failed ({type(e).__name__}: {e}); it is kept in " \
@@ -810,7 +811,7 @@ async def generate(inputs: Iterable[str | Path], *, cache: Any, set_name: str, p
             res = EditResult(status="ok", png=Path(entry.raw_path).read_bytes(), usage=None, cost_usd=0.0,
                              request_id=(entry.meta or {}).get("request_id"),
                              returned_size=(entry.meta or {}).get("returned_size"))
-            await offload(_store, cache, set_name=set_name, provider=provider, prepared=prepared, result=res,
+            await offload(store_answer, cache, set_name=set_name, provider=provider, prepared=prepared, result=res,
                           extra_meta={"reused_from": entry.key}, register=register, dense=dense)
         return "cached", None
 

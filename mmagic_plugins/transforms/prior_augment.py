@@ -5,6 +5,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from gpt4o_prior import augment
+from gpt4o_prior.prior_keys import check_dropout
 
 from ..registry import TRANSFORMS, register
 
@@ -69,18 +70,9 @@ class PriorAugment(BaseTransform):
                  max_rotation: float = augment.MAX_ROTATION, max_scale: float = augment.MAX_SCALE,
                  key: str = "img", prior_key: str = "prior", dropout_mode: str = "sample",
                  confidence_key: str | None = None) -> None:
-        if dropout_mode not in augment.DROPOUT_MODES:
-            raise ValueError(f"PriorAugment: dropout_mode must be one of {augment.DROPOUT_MODES}, "
-                             f"got {dropout_mode!r}")
-        if dropout_fill is None:
-            dropout_fill = augment.default_dropout_fill(dropout_mode)
-        if dropout_fill not in augment.DROPOUT_FILLS:
-            raise ValueError(f"PriorAugment: dropout_fill must be one of {augment.DROPOUT_FILLS}, "
-                             f"got {dropout_fill!r}")
-        for name, p in (("dropout", dropout), ("warp", warp)):
-            if not 0.0 <= float(p) <= 1.0:
-                raise ValueError(f"PriorAugment: {name} is a probability in [0, 1], got {p}")
-        self.dropout, self.dropout_fill, self.warp = float(dropout), dropout_fill, float(warp)
+        dropout, dropout_fill, dropout_mode, warp = check_dropout(dropout, dropout_fill, dropout_mode, warp,
+                                                                  spell=lambda k: f"PriorAugment: {k}")
+        self.dropout, self.dropout_fill, self.warp = dropout, dropout_fill, warp
         self.max_shift, self.max_rotation, self.max_scale = float(max_shift), float(max_rotation), float(max_scale)
         self.key, self.prior_key, self.dropout_mode = key, prior_key, dropout_mode
         self.confidence_key = confidence_key or f"{prior_key}_confidence"

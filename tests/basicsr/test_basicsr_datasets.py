@@ -161,8 +161,8 @@ def test_dropout_fill_none_flags_samples_and_is_the_pair_default(toy):
 
 
 @pytest.mark.parametrize("prior, match", [
-    (dict(dropout_mode="pair", dropout=0.3), "prior_dropout .* has no meaning"),
-    (dict(dropout_mode="batch"), "prior_dropout_mode' must be one of"),
+    (dict(dropout_mode="pair", dropout=0.3), "prior.dropout' \\(0.3\\) has no meaning"),
+    (dict(dropout_mode="batch"), "'prior.dropout_mode' must be one of"),
 ])
 def test_bad_dropout_mode_is_named(toy, prior, match):
     from basicsr_plugins.prior_option import PriorOptionError

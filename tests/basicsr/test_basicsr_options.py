@@ -104,3 +104,9 @@ def test_registering_twice_is_harmless():
 
     with pytest.raises(ValueError, match="already holds 'G4PPriorNet'"):
         register(ARCH_REGISTRY)(G4PPriorNet)
+
+
+def test_the_documented_keys_are_the_one_table():
+    import basicsr_plugins.prior_option as po
+    from gpt4o_prior.prior_keys import keys_table
+    assert keys_table(true="true", false="false", none="~", network="network") in po.__doc__

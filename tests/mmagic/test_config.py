@@ -76,7 +76,7 @@ def test_prior_keys_reach_model_and_pipelines(mm):
     (dict(cache="c/"), "prior.set is required"),
     (dict(cache="c/", set="s", speed=2), "unknown key"),
     (dict(cache="c/", set="s", fallback="skip"), "fallback"),
-    ("priors/", "must be a dict"),
+    ("priors/", "must be a mapping"),
     (dict(cache="c/", set="s", confidence="yes"), r"prior.confidence must be True or False, got 'yes'"),
     (dict(cache="c/", set="s", confidence=1), r"prior.confidence must be True or False, got 1"),
 ])
@@ -176,3 +176,9 @@ def test_inference_packs_the_confidence_unless_it_is_off(mm):
         steps = cfg["test_dataloader"]["dataset"]["pipeline"]
         assert steps[-1]["keys"] == want
         assert steps[1].get("confidence", True) is (prior.get("confidence", True))
+
+
+def test_the_documented_keys_are_the_one_table():
+    import mmagic_plugins.config as cfg
+    from gpt4o_prior.prior_keys import keys_table
+    assert keys_table(true="True", false="False", none="None", network="generator") in cfg.__doc__

@@ -8,7 +8,7 @@ import time
 from provider_helpers import API_KEY
 
 from gpt4o_prior.cache import PriorCache
-from gpt4o_prior.providers.openai_images import (EditResult, OpenAIImagesProvider, _store, generate, make_client,
+from gpt4o_prior.providers.openai_images import (EditResult, OpenAIImagesProvider, store_answer, generate, make_client,
                                                  prepare_input)
 
 MODEL = "fake-image-model"
@@ -57,7 +57,7 @@ def test_waits_for_the_holder_and_counts_its_answer_as_cached(fake_openai, tmp_p
 
     def other_process_finishes():
         time.sleep(0.4)
-        _store(cache, set_name="s", provider=_provider(), prepared=prep, register=False,
+        store_answer(cache, set_name="s", provider=_provider(), prepared=prep, register=False,
                result=EditResult(status="ok", png=prep.sent_png, cost_usd=0.0, returned_size="64x64"))
         claim.release()
     t = threading.Thread(target=other_process_finishes)
