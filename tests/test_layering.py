@@ -86,7 +86,7 @@ def test_adapter_verbs_come_from_entry_points():
 
 
 def test_a_registered_verb_runs_and_core_verbs_load_no_adapter(capsys):
-    from gpt4o_prior.cli import _commands_for, main
+    from gpt4o_prior.cli import commands_for as _commands_for, main
 
     register_command(Command(name="echo-test", help="echo", add_arguments=lambda p: p.add_argument("word"),
                              run=lambda a: print(a.word) or 3))

@@ -11,8 +11,9 @@ from .entry import CacheEntry
 from .errors import PriorMissingError, UnknownSetError
 from .key import KEY_SCHEMA_VERSION, canonical_json, request_key, sha256_bytes, sha256_file, sha256_pixels
 from .prior_set import LABELS, PriorSet
+from .realign import RealignReport, realign_set
 from .store import CACHE_SCHEMA_VERSION, FALLBACKS, PriorCache, VerifyReport
 
-__all__ = ["PriorCache", "PriorSet", "CacheEntry", "Claim", "VerifyReport", "PriorMissingError", "UnknownSetError",
+__all__ = ["PriorCache", "PriorSet", "realign_set", "RealignReport", "CacheEntry", "Claim", "VerifyReport", "PriorMissingError", "UnknownSetError",
            "request_key", "sha256_bytes", "sha256_file", "sha256_pixels", "canonical_json", "KEY_SCHEMA_VERSION",
            "CACHE_SCHEMA_VERSION", "FALLBACKS", "LABELS"]

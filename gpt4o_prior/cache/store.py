@@ -35,173 +35,43 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..data.io import IMAGE_SUFFIXES, as_rgb_uint8, list_images
+from ..data.io import IMAGE_SUFFIXES, as_rgb_uint8
 from ..dense_align import confidence_from_uint8, confidence_to_uint8
 from ..fallbacks import FALLBACKS
-from ..secrets import REDACTED, SECRET_NAMES, SECRET_PATTERN
 from .atomic import TMP_SUFFIX, atomic_write_bytes, atomic_write_json
 from .claim import DEFAULT_STALE_AFTER, Claim
 from .entry import CacheEntry
 from .errors import PriorMissingError, UnknownSetError
 from .image_io import (EXTENSIONS, decode_grey, decode_rgb, encode_grey_png, encode_png, image_size, png_add_text,
-                       png_text, read_rgb, sniff_format)
+                       read_rgb, sniff_format)
 from .key import check_key, check_sha256, sha256_bytes, sha256_file
 from .locks import file_lock
 from .manifest import ManifestReader, append_records, manifest_lock, write_manifest
 from .missing import set_fill_command
+from .inputs import InputHashes
 from .prior_set import PriorSet, check_set_name
+from .sidecar import (ALIGNED_SUFFIX, CONF_KEYWORD, CONFIDENCE_FORMAT, RESERVED, check_confidence_map, confidence_name,
+                      confidence_token, dense_version, manifest_records, now_iso, safe_file, scrub_meta)
+from .stats import cache_stats
+from .verify import VerifyReport, verify_cache
 
 __all__ = ["PriorCache", "VerifyReport", "FALLBACKS", "CACHE_SCHEMA_VERSION", "CONFIDENCE_FORMAT", "IMAGE_SUFFIXES"]
 
 #: Version of the on-disk layout and sidecar format. Confidence files are an addition readers of this version
 #: understand without a new schema: an aligned prior without one reads as confidence 1 everywhere.
 CACHE_SCHEMA_VERSION = 1
-#: Format of confidence files: an 8-bit grey PNG, confidence = value / 255, the aligned prior's height and width.
-CONFIDENCE_FORMAT = 1
-#: PNG text keyword by which an aligned prior names the sha256 of its confidence file.
-_CONF_KEYWORD = "gpt4o-prior:confidence"
-_ALIGNED_SUFFIX = ".aligned.png"
-_CONF_SUFFIX = ".confidence.png"
 #: Pauses (s) of a reader that found an aligned prior and a confidence that do not belong together (a re-alignment
 #: being committed, or a damaged entry) before it looks again.
 _PAIR_RETRIES = (0.01, 0.03, 0.1, 0.3)
-
-_RESERVED = ("schema", "key", "status", "files", "sources", "stored_at", "redacted")
-
-
-def _now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
-
-
-def _scrub(obj: Any, path: str, redacted: list[str]) -> Any:
-    """Copy of ``obj`` with credentials replaced by ``"[redacted]"`` (their paths are noted, never their values)."""
-    if isinstance(obj, Mapping):
-        out = {}
-        for k, v in obj.items():
-            k = str(k)
-            if k.lower() in SECRET_NAMES:
-                out[k] = REDACTED
-                redacted.append(f"{path}.{k}")
-            else:
-                out[k] = _scrub(v, f"{path}.{k}", redacted)
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [_scrub(v, f"{path}[{i}]", redacted) for i, v in enumerate(obj)]
-    if isinstance(obj, str) and SECRET_PATTERN.search(obj):
-        redacted.append(path)
-        return SECRET_PATTERN.sub(REDACTED, obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    return repr(obj)
-
-
-def _safe_file(key: str, fname: Any) -> bool:
-    """A file named in a sidecar must be one of the key's own files in its shard (no path can leave the root)."""
-    return (isinstance(fname, str) and fname.startswith(key + ".") and "/" not in fname and "\\" not in fname
-            and ".." not in fname[len(key):])
-
-
-def _confidence_name(aligned_name: str) -> str:
-    """The confidence file beside an aligned file: ``X.aligned.png`` -> ``X.confidence.png``."""
-    return aligned_name[:-len(_ALIGNED_SUFFIX)] + _CONF_SUFFIX
-
-
-def _confidence_token(fname: str, data: bytes) -> dict[str, Any] | None:
-    """What an aligned file says about its confidence file (``{"format", "sha256"}``), or None if it has none."""
-    if not fname.endswith(_ALIGNED_SUFFIX):
-        return None
-    text = png_text(data).get(_CONF_KEYWORD)
-    if text is None:
-        return None
-    try:
-        token = json.loads(text)
-    except ValueError:
-        return None
-    return token if isinstance(token, dict) and isinstance(token.get("sha256"), str) else None
-
-
-def _check_confidence(confidence: Any, hw: tuple[int, int], key: str) -> np.ndarray:
-    """``confidence`` as float32 after checking it: (H, W) like its aligned prior, finite, in [0, 1]."""
-    what = f"confidence for key {key}"
-    if not isinstance(confidence, np.ndarray) or confidence.dtype.kind not in "fiub":
-        got = f"dtype {confidence.dtype}" if isinstance(confidence, np.ndarray) else type(confidence).__name__
-        raise ValueError(f"{what} must be an (H, W) float32 numpy array in [0, 1], got {got}")
-    if confidence.shape != tuple(hw):
-        raise ValueError(f"{what} must have shape (H, W) = {tuple(hw)}, the aligned prior's height and width, got "
-                         f"shape {tuple(confidence.shape)}")
-    c = confidence.astype(np.float32)
-    bad = int(np.count_nonzero(~np.isfinite(c)))
-    if bad:
-        raise ValueError(f"{what} has {bad} non-finite value(s) (NaN or inf); fix the alignment step that made it")
-    lo, hi = (float(c.min()), float(c.max())) if c.size else (0.0, 0.0)
-    if lo < 0.0 or hi > 1.0:
-        raise ValueError(f"{what} must lie in [0, 1], got values in [{lo:g}, {hi:g}]; clip it, or divide a uint8 "
-                         "map by 255")
-    return c
-
-
-def _dense_version(alignment: Any) -> Any:
-    """``alignment["dense"]["version"]`` of an alignment record, or None."""
-    dense = alignment.get("dense") if isinstance(alignment, Mapping) else None
-    return dense.get("version") if isinstance(dense, Mapping) else None
-
-
-@dataclass
-class VerifyReport:
-    """What ``PriorCache.verify`` found.
-
-    Attributes:
-        entries: sidecars checked.
-        files: image files checked against their recorded sha256.
-        corrupt: ``{"key", "file", "problem"}`` for each sidecar or file that is unreadable, missing or whose hash
-            differs.
-        orphans: files under ``objects/`` that no sidecar names (e.g. left by a crash before the commit).
-        unindexed: ``(set, input hash)`` links present in sidecars but absent from the manifest.
-        dangling: manifest links whose entry does not exist.
-        manifest_bad_lines: manifest lines that do not parse.
-        stale_claims: claim files whose owner is gone.
-        quarantined: paths moved to ``quarantine/`` (with ``quarantine=True``).
-    """
-
-    entries: int = 0
-    files: int = 0
-    corrupt: list[dict[str, str]] = field(default_factory=list)
-    orphans: list[str] = field(default_factory=list)
-    unindexed: list[list[str]] = field(default_factory=list)
-    dangling: list[list[str]] = field(default_factory=list)
-    manifest_bad_lines: int = 0
-    stale_claims: list[str] = field(default_factory=list)
-    quarantined: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing is corrupt or orphaned and the manifest matches the sidecars."""
-        return not (self.corrupt or self.orphans or self.unindexed or self.dangling or self.manifest_bad_lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d["ok"] = self.ok
-        return d
-
 
 class PriorCache:
     """A prior cache rooted at one folder. Cheap to build, picklable, safe for many processes at once.
@@ -254,8 +124,7 @@ class PriorCache:
     def _init_process_state(self) -> None:
         self._reader: ManifestReader | None = None
         self._scanned: dict[tuple[str, str], dict[str, Any]] | None = None
-        self._memo: dict[tuple, tuple[str, int, int]] = {}
-        self._memo_loaded = False
+        self._inputs = InputHashes(self.inputs_memo_path, remember=self.remember_inputs)
 
     def __getstate__(self):
         return {"root": self.root, "stale_after": self.stale_after, "durable": self.durable,
@@ -265,6 +134,11 @@ class PriorCache:
         self.__dict__.update(state)
         self._init_process_state()
 
+    @property
+    def inputs_memo_path(self) -> Path:
+        """``inputs.jsonl``: content hashes of input files seen by ``load_prior``, keyed by path and stat."""
+        return self.root / "inputs.jsonl"
+
     def __repr__(self) -> str:
         return f"PriorCache({str(self.root)!r})"
 
@@ -273,18 +147,20 @@ class PriorCache:
     def manifest_path(self) -> Path:
         return self.root / "manifest.jsonl"
 
-    def _shard(self, key: str) -> Path:
+    def shard_dir(self, key: str) -> Path:
+        """The folder of ``key``'s files: ``objects/<key[:2]>/<key[2:4]>``."""
         return self.root / "objects" / key[:2] / key[2:4]
 
     def sidecar_path(self, key: str) -> Path:
         """Where the sidecar of ``key`` lives."""
         check_key(key)
-        return self._shard(key) / f"{key}.json"
+        return self.shard_dir(key) / f"{key}.json"
 
     def _set_path(self, name: str) -> Path:
         return self.root / "sets" / f"{check_set_name(name)}.json"
 
-    def _rel(self, path: Path) -> str:
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the cache root, with ``/`` (how reports and the manifest name files)."""
         return path.relative_to(self.root).as_posix()
 
     def _key_lock(self, key: str) -> contextlib.AbstractContextManager[None]:
@@ -338,7 +214,8 @@ class PriorCache:
         return [self.get_set(p.stem) for p in sorted(folder.glob("*.json"))]
 
     # ------------------------------------------------------------------ entries
-    def _read_sidecar(self, key: str) -> dict[str, Any] | None:
+    def read_sidecar(self, key: str) -> dict[str, Any] | None:
+        """The sidecar of ``key`` as a dict; None when there is none or it is damaged (``verify`` reports that)."""
         try:
             meta = json.loads(self.sidecar_path(key).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -350,8 +227,8 @@ class PriorCache:
     def _entry(self, meta: dict[str, Any], source_sha256: str | None = None,
                set_name: str | None = None) -> CacheEntry:
         key = meta["key"]
-        shard = self._shard(key)
-        files = {f: info for f, info in (meta.get("files") or {}).items() if _safe_file(key, f)}
+        shard = self.shard_dir(key)
+        files = {f: info for f, info in (meta.get("files") or {}).items() if safe_file(key, f)}
         raw = next((shard / f for f, info in files.items() if info.get("role") == "raw"), None)
         sources = meta.get("sources") or []
         aligned = None
@@ -375,13 +252,13 @@ class PriorCache:
 
     def entry(self, key: str) -> CacheEntry | None:
         """The entry stored under ``key``, or None (also None for a damaged sidecar, which ``verify`` reports)."""
-        meta = self._read_sidecar(check_key(key))
+        meta = self.read_sidecar(check_key(key))
         return None if meta is None else self._entry(meta)
 
     def iter_entries(self) -> Iterator[CacheEntry]:
         """Every readable entry (sidecar scan; order unspecified)."""
         for path in self._sidecar_files():
-            meta = self._read_sidecar(path.stem)
+            meta = self.read_sidecar(path.stem)
             if meta is not None:
                 yield self._entry(meta)
 
@@ -418,11 +295,11 @@ class PriorCache:
                              "for refusals")
         meta.pop("key", None)
         meta.pop("status", None)
-        clash = sorted(set(meta) & set(_RESERVED))
+        clash = sorted(set(meta) & set(RESERVED))
         if clash:
             raise ValueError(f"meta field(s) {clash} are written by the cache itself; rename them")
         redacted: list[str] = []
-        clean = _scrub(meta, "meta", redacted)
+        clean = scrub_meta(meta, "meta", redacted)
         return clean, redacted
 
     def _link(self, set_name: str | None, source_sha256: str | None, source_name: str | None) -> dict | None:
@@ -436,7 +313,7 @@ class PriorCache:
         if source_name is not None:
             source_name = os.fspath(source_name)
         return {"set_name": set_name, "source_sha256": source_sha256, "source_name": source_name,
-                "linked_at": _now_iso()}
+                "linked_at": now_iso()}
 
     def _write_file(self, shard: Path, name: str, data: bytes) -> None:
         atomic_write_bytes(shard / name, data, durable=self.durable)
@@ -457,15 +334,15 @@ class PriorCache:
             if set_name:
                 bases.append(f"{key}.{src[:16]}.{sha256_bytes(set_name.encode('utf-8'))[:8]}")
         for base in bases:
-            name = base + _ALIGNED_SUFFIX
+            name = base + ALIGNED_SUFFIX
             if name not in files:
                 return name
             users = {(s.get("set_name"), s.get("source_sha256")) for s in sources if s.get("file") == name}
             if users <= owners:
-                alt = f"{base}.{digest[:8]}{_ALIGNED_SUFFIX}"
+                alt = f"{base}.{digest[:8]}{ALIGNED_SUFFIX}"
                 if alt not in files:
                     return alt
-        return f"{key}.{digest[:16]}.{uuid.uuid4().hex[:8]}{_ALIGNED_SUFFIX}"
+        return f"{key}.{digest[:16]}.{uuid.uuid4().hex[:8]}{ALIGNED_SUFFIX}"
 
     def _store_pair(self, meta: dict, shard: Path, key: str, *, owners: set, src: str | None,
                     set_name: str | None, aligned: np.ndarray, confidence: np.ndarray | None,
@@ -483,7 +360,7 @@ class PriorCache:
             conf_data = encode_grey_png(levels)
             token = json.dumps({"format": CONFIDENCE_FORMAT, "sha256": sha256_bytes(conf_data)}, sort_keys=True,
                                separators=(",", ":"))
-            data = png_add_text(plain, _CONF_KEYWORD, token)
+            data = png_add_text(plain, CONF_KEYWORD, token)
         else:
             data = plain
         digest = sha256_bytes(data)
@@ -496,7 +373,7 @@ class PriorCache:
         h, w = int(aligned.shape[0]), int(aligned.shape[1])
         info: dict[str, Any] = {"role": "aligned", "sha256": digest, "bytes": len(data), "height": h, "width": w}
         if conf_data is not None:
-            cname = _confidence_name(fname)
+            cname = confidence_name(fname)
             self._write_file(shard, cname, conf_data)
             files[cname] = {"role": "confidence", "aligned": fname, "format": CONFIDENCE_FORMAT,
                             "sha256": sha256_bytes(conf_data), "bytes": len(conf_data), "height": h, "width": w,
@@ -524,9 +401,9 @@ class PriorCache:
 
     def _delete_files(self, key: str, names: Iterable[str]) -> None:
         """Delete files a committed sidecar no longer names (readers that still look for them look again)."""
-        shard = self._shard(key)
+        shard = self.shard_dir(key)
         for name in names:
-            if _safe_file(key, name):
+            if safe_file(key, name):
                 try:
                     (shard / name).unlink()
                 except OSError:
@@ -553,31 +430,14 @@ class PriorCache:
                 link["file"] = same["file"]
         sources.append(link)
 
-    def _records(self, meta: dict) -> list[dict[str, Any]]:
-        """Manifest lines for every source link of a sidecar."""
-        key = meta["key"]
-        shard_rel = self._rel(self._shard(key))
-        files = {f: info for f, info in (meta.get("files") or {}).items() if _safe_file(key, f)}
-        raw = next((f for f, info in files.items() if info.get("role") == "raw"), None)
-        out = []
-        for s in meta.get("sources") or []:
-            fname = s.get("file") if s.get("file") in files else raw
-            info = files.get(fname, {}) if fname else {}
-            rec = {"set": s.get("set_name"), "src": s.get("source_sha256"), "key": key,
-                   "status": meta.get("status", "ok"),
-                   "file": f"{shard_rel}/{fname}" if fname and meta.get("status", "ok") == "ok" else None,
-                   "h": info.get("height"), "w": info.get("width"), "name": s.get("source_name"),
-                   "provider": meta.get("provider"), "model": meta.get("model"), "cost_usd": meta.get("cost_usd"),
-                   "at": s.get("linked_at")}
-            if meta.get("status") == "refused":
-                rec["reason"] = meta.get("reason") or meta.get("code") or "refused by the provider"
-            out.append(rec)
-        return out
+    def manifest_records(self, meta: dict) -> list[dict[str, Any]]:
+        """Manifest lines for every source link of a sidecar (:func:`gpt4o_prior.cache.sidecar.manifest_records`)."""
+        return manifest_records(meta)
 
     def _commit(self, meta: dict, link: dict | None = None, *, all_links: bool = False) -> CacheEntry:
         """Write the sidecar (the commit point), then index the link that changed (or every link)."""
         atomic_write_json(self.sidecar_path(meta["key"]), meta, durable=self.durable)
-        records = self._records(meta)
+        records = self.manifest_records(meta)
         if not all_links:
             want = None if link is None else (link["set_name"], link["source_sha256"])
             records = [r for r in records if (r["set"], r["src"]) == want]
@@ -630,10 +490,10 @@ class PriorCache:
             if aligned is None:
                 raise ValueError(f"put: a confidence for key {key} is stored beside an aligned prior; pass aligned= "
                                  "as well")
-            confidence = _check_confidence(confidence, aligned.shape[:2], key)
-        shard = self._shard(key)
+            confidence = check_confidence_map(confidence, aligned.shape[:2], key)
+        shard = self.shard_dir(key)
         with self._key_lock(key):
-            current = self._read_sidecar(key)
+            current = self.read_sidecar(key)
             created = current is None or current.get("status") != "ok"
             if created:
                 fmt = sniff_format(raw)
@@ -647,7 +507,7 @@ class PriorCache:
                 new = {**user_meta, "schema": CACHE_SCHEMA_VERSION, "key": key, "status": "ok",
                        "files": {raw_name: {"role": "raw", "format": fmt, "sha256": sha256_bytes(raw),
                                             "bytes": len(raw), "height": h, "width": w}},
-                       "sources": [], "stored_at": _now_iso()}
+                       "sources": [], "stored_at": now_iso()}
                 if redacted:
                     new["redacted"] = redacted
                 if current is not None:  # a refusal being replaced: keep its links, drop its reason
@@ -661,7 +521,7 @@ class PriorCache:
                             if (s.get("set_name"), s.get("source_sha256")) in owners]
                 fname = self._store_pair(current, shard, key, owners=owners, src=source_sha256, set_name=set_name,
                                          aligned=aligned, confidence=confidence,
-                                         dense_version=_dense_version(user_meta.get("alignment")))
+                                         dense_version=dense_version(user_meta.get("alignment")))
             self._merge_link(current, link, fname, user_meta.get("alignment") if link else None)
             gone = self._drop_unused(current, previous, fname)
             entry = self._commit(current, link, all_links=created or fname == f"{key}.aligned.png")
@@ -679,10 +539,10 @@ class PriorCache:
         user_meta, redacted = self._user_meta(meta, key, "refused")
         link = self._link(set_name, source_sha256, source_name)
         with self._key_lock(key):
-            current = self._read_sidecar(key)
+            current = self.read_sidecar(key)
             if current is None:
                 current = {**user_meta, "schema": CACHE_SCHEMA_VERSION, "key": key, "status": "refused",
-                           "files": {}, "sources": [], "stored_at": _now_iso()}
+                           "files": {}, "sources": [], "stored_at": now_iso()}
                 if redacted:
                     current["redacted"] = redacted
             self._merge_link(current, link, None, None)
@@ -724,12 +584,12 @@ class PriorCache:
         key = check_key(key)
         as_rgb_uint8(aligned, "aligned")
         if confidence is not None:
-            confidence = _check_confidence(confidence, aligned.shape[:2], key)
+            confidence = check_confidence_map(confidence, aligned.shape[:2], key)
         with self._key_lock(key):
-            current = self._read_sidecar(key)
+            current = self.read_sidecar(key)
             if current is None or current.get("status") != "ok":
                 raise KeyError(f"put_aligned: no stored result under key {key} in cache {self.root}")
-            shard = self._shard(key)
+            shard = self.shard_dir(key)
             sources = current.get("sources") or []
             targets = [s for s in sources if (source_sha256 is None or s.get("source_sha256") == source_sha256)
                        and (set_name is None or s.get("set_name") == set_name)]
@@ -740,11 +600,11 @@ class PriorCache:
             previous = [s.get("file") for s in targets]
             if not sources:  # an entry without links: its aligned files belong to no one else
                 previous = [f for f, i in (current.get("files") or {}).items() if i.get("role") == "aligned"]
-            clean = _scrub(dict(alignment), "alignment", []) if alignment is not None else None
+            clean = scrub_meta(dict(alignment), "alignment", []) if alignment is not None else None
             fname = self._store_pair(current, shard, key, owners=owners,
                                      src=targets[0].get("source_sha256") if targets else None,
                                      set_name=targets[0].get("set_name") if targets else None, aligned=aligned,
-                                     confidence=confidence, dense_version=_dense_version(clean))
+                                     confidence=confidence, dense_version=dense_version(clean))
             for s in targets:
                 s["file"] = fname
                 if clean is not None:
@@ -778,8 +638,8 @@ class PriorCache:
             pass  # read-only cache: lookups fall back to the sidecar scan
 
     def _sidecar_records(self, path: Path) -> list[dict[str, Any]]:
-        meta = self._read_sidecar(path.stem)
-        return [] if meta is None else self._records(meta)
+        meta = self.read_sidecar(path.stem)
+        return [] if meta is None else self.manifest_records(meta)
 
     def _all_records(self) -> list[dict[str, Any]]:
         """Every link of every sidecar, oldest link first (so that, as in the manifest, the newest one wins)."""
@@ -799,11 +659,13 @@ class PriorCache:
             return None
         if f is not None:
             prefix = f"objects/{key[:2]}/{key[2:4]}/"
-            if not (isinstance(f, str) and f.startswith(prefix) and _safe_file(key, f[len(prefix):])):
+            if not (isinstance(f, str) and f.startswith(prefix) and safe_file(key, f[len(prefix):])):
                 return None
         return rec
 
-    def _lookup(self, set_name: str, src: str, *, heal: bool = True) -> dict[str, Any] | None:
+    def record_for(self, set_name: str, src: str, *, heal: bool = True) -> dict[str, Any] | None:
+        """The manifest record of input hash ``src`` in ``set_name``, or None. The manifest is refreshed on a miss
+        or a refusal, and (``heal``) the sidecars are scanned once per process when the manifest lags them."""
         reader = self._ensure_reader()
         rec = self._valid_record(reader.get(set_name, src))
         if rec is None or rec.get("status") != "ok":  # a miss or a refusal: something newer may have come in
@@ -824,7 +686,7 @@ class PriorCache:
         A file whose image header cannot be read still has a hash (of its bytes; nothing is remembered then).
         """
         try:
-            return self._input_info(os.fspath(path))[0]
+            return self._inputs.info(os.fspath(path))[0]
         except ValueError:
             return sha256_file(path)
 
@@ -832,10 +694,10 @@ class PriorCache:
         """The entry linked to the input whose ORIGINAL file bytes hash to ``source_sha256`` in ``set_name``."""
         check_set_name(set_name)
         check_sha256(source_sha256, "source_sha256")
-        rec = self._lookup(set_name, source_sha256)
+        rec = self.record_for(set_name, source_sha256)
         if rec is None:
             return None
-        meta = self._read_sidecar(rec["key"])
+        meta = self.read_sidecar(rec["key"])
         if meta is None:
             return None
         return self._entry(meta, source_sha256, set_name)
@@ -848,7 +710,7 @@ class PriorCache:
             if self._reader is not None:
                 self._reader.reset()
             self._scanned = None
-            rec2 = self._lookup(set_name, src)
+            rec2 = self.record_for(set_name, src)
             if rec2 is None or rec2.get("status") != "ok" or not rec2.get("file"):
                 return None
             try:
@@ -871,7 +733,7 @@ class PriorCache:
                     self._reader.refresh()  # a re-alignment appends its new record
                 if self._reader is None or self._valid_record(self._reader.get(set_name, src)) is None:
                     self._scanned = None  # the record came from a sidecar scan: scan again
-                rec = self._lookup(set_name, src)
+                rec = self.record_for(set_name, src)
                 if rec is None or rec.get("status") != "ok" or not rec.get("file"):
                     return None, None, "its image file is missing from the cache (run `gpt4o-prior verify`)"
             path = self.root / rec["file"]
@@ -880,10 +742,10 @@ class PriorCache:
             except FileNotFoundError:
                 continue
             img = decode_rgb(data, f"prior {path}")
-            token = _confidence_token(path.name, data)
+            token = confidence_token(path.name, data)
             if token is None:
                 return img, np.ones(img.shape[:2], np.float32), ""
-            cpath = path.with_name(_confidence_name(path.name))
+            cpath = path.with_name(confidence_name(path.name))
             try:
                 cdata = cpath.read_bytes()
             except FileNotFoundError:
@@ -901,7 +763,7 @@ class PriorCache:
     def _resolve(self, set_name: str, src: str, size: tuple[int, int] | None, input_name: str, *,
                  with_confidence: bool = False) -> tuple[np.ndarray | None, np.ndarray | None, str]:
         check_set_name(set_name)
-        rec = self._lookup(set_name, src)
+        rec = self.record_for(set_name, src)
         if rec is None:
             return None, None, "missing"
         if size is not None and rec.get("h") is not None and (rec.get("h"), rec.get("w")) != tuple(size):
@@ -930,60 +792,6 @@ class PriorCache:
     def _check_fallback(fallback: str) -> None:
         if fallback not in FALLBACKS:
             raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
-
-    @property
-    def inputs_memo_path(self) -> Path:
-        """``inputs.jsonl``: content hashes of input files seen by ``load_prior``, keyed by path and stat."""
-        return self.root / "inputs.jsonl"
-
-    def _load_inputs_memo(self) -> None:
-        self._memo_loaded = True
-        try:
-            data = self.inputs_memo_path.read_bytes()
-        except OSError:
-            return
-        for line in data.split(b"\n"):
-            try:
-                r = json.loads(line)
-                self._memo[(r["p"], r["m"], r["s"], r["i"])] = (check_sha256(r["sha"], "sha"), int(r["h"]), int(r["w"]))
-            except (ValueError, KeyError, TypeError):
-                continue  # an empty or torn line: that input is simply hashed again
-
-    def _remember_input(self, key: tuple, sha: str, h: int, w: int) -> None:
-        line = json.dumps({"p": key[0], "m": key[1], "s": key[2], "i": key[3], "sha": sha, "h": h, "w": w},
-                          ensure_ascii=False).encode("utf-8") + b"\n"
-        try:  # one O_APPEND write per line; a lost or torn line only costs a re-hash
-            fd = os.open(self.inputs_memo_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
-        except OSError:
-            self.remember_inputs = False  # read-only cache: keep the memo in this process only
-
-    def _input_info(self, path: str) -> tuple[str, int, int, bytes | None]:
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"input image {path} does not exist") from None
-        memo_key = (os.path.abspath(path), st.st_mtime_ns, st.st_size, st.st_ino)
-        hit = self._memo.get(memo_key)
-        if hit is None and self.remember_inputs and not self._memo_loaded:
-            self._load_inputs_memo()
-            hit = self._memo.get(memo_key)
-        if hit is not None:
-            return hit[0], hit[1], hit[2], None
-        with open(path, "rb") as f:
-            data = f.read()
-        try:
-            h, w = image_size(data)
-        except Exception:
-            raise ValueError(f"input {path} is not a readable image") from None
-        sha = sha256_bytes(data)
-        self._memo[memo_key] = (sha, h, w)
-        if self.remember_inputs:
-            self._remember_input(memo_key, sha, h, w)
-        return sha, h, w, data
 
     def load_prior(self, set_name: str, input_path: str | os.PathLike, *, fallback: str = "error",
                    with_confidence: bool = False) -> Any:
@@ -1019,7 +827,7 @@ class PriorCache:
         """
         self._check_fallback(fallback)
         path = os.fspath(input_path)
-        src, h, w, data = self._input_info(path)
+        src, h, w, data = self._inputs.info(path)
         img, conf, reason = self._resolve(set_name, src, (h, w), path, with_confidence=with_confidence)
         if img is not None:
             return (img, conf) if with_confidence else img
@@ -1098,237 +906,16 @@ class PriorCache:
             tmp_grace_s: temp files younger than this are writes in progress, not orphans.
 
         Returns:
-            a :class:`VerifyReport`; ``report.ok`` is True when all is well.
+            a :class:`~gpt4o_prior.cache.verify.VerifyReport`; ``report.ok`` is True when all is well.
         """
-        report = VerifyReport()
-        referenced: set[Path] = set()
-        bad_entries: list[Path] = []
-        links: set[tuple[str, str]] = set()
-        objects = self.root / "objects"
-        now = time.time()
-        all_files: list[Path] = []
-        if objects.is_dir():
-            for dirpath, _, names in os.walk(objects):
-                all_files.extend(Path(dirpath) / n for n in names)
-        for path in sorted(p for p in all_files if p.suffix == ".json" and not p.name.startswith(".")):
-            report.entries += 1
-            referenced.add(path)
-            key = path.stem
-            try:
-                meta = json.loads(path.read_text(encoding="utf-8"))
-                if not isinstance(meta, dict) or meta.get("key") != key:
-                    raise ValueError("its key field does not match its file name")
-                check_key(key)
-                if path.parent != self._shard(key):
-                    raise ValueError(f"it lies outside its shard {self._rel(self._shard(key))}")
-            except (ValueError, UnicodeDecodeError) as e:
-                report.corrupt.append({"key": key, "file": self._rel(path), "problem": f"bad sidecar: {e}"})
-                bad_entries.append(path)
-                continue
-            broken = False
-            files = meta.get("files") or {}
-            if meta.get("status", "ok") == "ok" and not any(i.get("role") == "raw" for i in files.values()):
-                report.corrupt.append({"key": key, "file": self._rel(path), "problem": "no raw output recorded"})
-                broken = True
-            for fname, info in files.items():
-                if not _safe_file(key, fname):
-                    report.corrupt.append({"key": key, "file": str(fname), "problem": "file name outside the entry"})
-                    broken = True
-                    continue
-                fpath = path.parent / fname
-                referenced.add(fpath)
-                report.files += 1
-                if not fpath.exists():
-                    problem = "missing"
-                else:
-                    problem = "" if sha256_file(fpath) == info.get("sha256") else "sha256 differs from the sidecar"
-                if problem:
-                    report.corrupt.append({"key": key, "file": self._rel(fpath), "problem": problem})
-                    broken = True
-            for fname, problem in self._confidence_problems(key, path.parent, files):
-                report.corrupt.append({"key": key, "file": self._rel(path.parent / fname), "problem": problem})
-                broken = True
-            if broken:
-                bad_entries.append(path)
-            else:
-                links.update((r["set"], r["src"]) for r in self._records(meta))
-        for p in all_files:
-            if p in referenced:
-                continue
-            if p.name.endswith(TMP_SUFFIX):
-                try:
-                    if now - p.stat().st_mtime < tmp_grace_s:
-                        continue
-                except FileNotFoundError:
-                    continue
-            report.orphans.append(self._rel(p))
-        reader = ManifestReader(self.manifest_path)
-        reader.refresh()
-        report.manifest_bad_lines = reader.bad_lines
-        indexed = {k for k, r in reader.index.items()}
-        report.unindexed = sorted([list(k) for k in links - indexed])
-        report.dangling = sorted([list(k) for k, r in reader.index.items()
-                                  if k not in links and not self._link_exists(r)])
-        claims = self.root / "claims"
-        if claims.is_dir():
-            from .claim import claim_is_stale, read_claim
-
-            for c in claims.glob("*.claim"):
-                info = read_claim(c)
-                if info is not None and claim_is_stale(info, c, stale_after=self.stale_after):
-                    report.stale_claims.append(self._rel(c))
-        if quarantine and (bad_entries or report.orphans):
-            dest = self.root / "quarantine" / _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-            moving: list[Path] = []
-            for sidecar in bad_entries:
-                moving.append(sidecar)
-                moving.extend(sorted(sidecar.parent.glob(f"{sidecar.stem}.*")))
-            moving.extend(self.root / o for o in report.orphans)
-            for p in dict.fromkeys(moving):
-                if not p.exists():
-                    continue
-                target = dest / self._rel(p)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(p, target)
-                report.quarantined.append(self._rel(p))
-        if quarantine:
-            self.rebuild_manifest()
-        return report
-
-    @staticmethod
-    def _confidence_problems(key: str, shard: Path, files: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """What is wrong with the confidence files of one sidecar (beyond their hashes, checked with every file):
-        each is tied to an aligned file that names it back, readable, of its aligned file's size."""
-        out = []
-        for fname, info in files.items():
-            if not _safe_file(key, fname):
-                continue
-            role = info.get("role")
-            if role == "aligned" and info.get("confidence") is not None:
-                cname = info["confidence"]
-                if files.get(cname, {}).get("role") != "confidence":
-                    out.append((fname, f"its confidence file {cname} is not recorded in the sidecar"))
-            if role != "confidence":
-                continue
-            aname = info.get("aligned")
-            ainfo = files.get(aname) if isinstance(aname, str) else None
-            if not ainfo or ainfo.get("role") != "aligned" or ainfo.get("confidence") != fname:
-                out.append((fname, f"confidence file of no aligned file (its sidecar names {aname!r})"))
-                continue
-            try:
-                cdata = (shard / fname).read_bytes()
-                adata = (shard / aname).read_bytes()
-            except OSError:
-                continue  # missing: reported with the hashes
-            if sha256_bytes(cdata) != info.get("sha256"):
-                continue  # reported with the hashes
-            try:
-                grey = decode_grey(cdata, fname)
-            except ValueError:
-                out.append((fname, "confidence file is not a readable grey PNG"))
-                continue
-            size = (ainfo.get("height"), ainfo.get("width"))
-            if grey.shape != size:
-                out.append((fname, f"confidence is {grey.shape[1]}x{grey.shape[0]} but its aligned file {aname} "
-                                   f"is {size[1]}x{size[0]}"))
-            token = _confidence_token(aname, adata)
-            if token is None or token.get("sha256") != info.get("sha256"):
-                out.append((fname, f"its aligned file {aname} does not name this confidence file (another version's)"))
-        return out
-
-    def _link_exists(self, rec: dict[str, Any]) -> bool:
-        key = rec.get("key")
-        if not isinstance(key, str):
-            return False
-        try:
-            meta = self._read_sidecar(check_key(key))
-        except ValueError:
-            return False
-        return meta is not None and any((r["set"], r["src"]) == (rec.get("set"), rec.get("src"))
-                                        for r in self._records(meta))
+        return verify_cache(self, quarantine=quarantine, tmp_grace_s=tmp_grace_s)
 
     def stats(self, inputs: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
               set_name: str | None = None) -> dict[str, Any]:
-        """Counts and cost, from the sidecars (the truth).
-
-        Args:
-            inputs: a folder of input images, or a list of image files: count those without a usable prior
-                (needs ``set_name``).
-            set_name: restrict the counts to one set.
-
-        Returns:
-            dict with ``entries``, ``refused``, ``by_set`` (set -> {ok, refused}), ``by_provider``, ``by_model``,
-            ``by_label``, ``cost_usd`` (sum over entries whose cost is recorded), ``cost_unknown`` (entries
-            without one), ``confidence`` (set -> {``with_confidence``: priors that have a confidence map,
-            ``mean``: mean confidence over the set's priors, those without a map counting as 1}), and with
-            ``inputs``: ``inputs``, ``found``, ``missing`` (file list), ``refused_inputs``.
+        """Counts and cost, from the sidecars (the truth); see :func:`gpt4o_prior.cache.stats.cache_stats` for the
+        keys. ``inputs`` (a folder, or a list of image files) with ``set_name`` adds the coverage of those inputs.
         """
-        labels = {s.name: s.label for s in self.list_sets()}
-        out: dict[str, Any] = {"root": str(self.root), "entries": 0, "refused": 0, "by_set": {}, "by_provider": {},
-                               "by_model": {}, "by_label": {}, "cost_usd": 0.0, "cost_unknown": 0}
-        conf: dict[str, list[float]] = {}
-        for e in self.iter_entries():
-            sets = {s.get("set_name") for s in e.meta.get("sources") or []}
-            if set_name is not None and set_name not in sets:
-                continue
-            out["entries"] += 1
-            out["refused"] += e.status != "ok"
-            for name in sets:
-                if set_name is not None and name != set_name:
-                    continue
-                d = out["by_set"].setdefault(name, {"ok": 0, "refused": 0})
-                d["ok" if e.ok else "refused"] += 1
-                if e.ok:
-                    conf.setdefault(name, [0, 0, 0.0])
-                lab = labels.get(name, "unregistered")
-                out["by_label"][lab] = out["by_label"].get(lab, 0) + 1
-            if e.ok:  # from the sidecar (the mean is recorded at write time): no image is read
-                files = e.meta.get("files") or {}
-                for link in e.meta.get("sources") or []:
-                    name = link.get("set_name")
-                    if name not in conf:
-                        continue
-                    cinfo = files.get((files.get(link.get("file")) or {}).get("confidence")) or {}
-                    mean = cinfo.get("mean")
-                    acc = conf[name]
-                    acc[0] += 1
-                    if isinstance(mean, (int, float)):
-                        acc[1] += 1
-                        acc[2] += float(mean)
-                    else:
-                        acc[2] += 1.0
-            prov = str(e.meta.get("provider"))
-            model = str(e.meta.get("model"))
-            out["by_provider"][prov] = out["by_provider"].get(prov, 0) + 1
-            out["by_model"][model] = out["by_model"].get(model, 0) + 1
-            cost = e.meta.get("cost_usd")
-            if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-                out["cost_usd"] += float(cost)
-            else:
-                out["cost_unknown"] += 1
-        out["cost_usd"] = round(out["cost_usd"], 6)
-        out["confidence"] = {name: {"with_confidence": n_conf, "mean": round(total / n, 4) if n else None}
-                             for name, (n, n_conf, total) in sorted(conf.items())}
-        if inputs is not None:
-            if set_name is None:
-                raise ValueError("stats(inputs=...) needs set_name= to know which priors to look for")
-            if isinstance(inputs, (str, os.PathLike)):
-                folder = Path(inputs)
-                if not folder.is_dir():
-                    raise NotADirectoryError(f"stats: input folder {folder} does not exist")
-                files = list_images(folder, recursive=True, required=False)
-            else:
-                files = [Path(p) for p in inputs]
-            missing, refused = [], []
-            for p in files:
-                rec = self._lookup(set_name, self.input_sha256(p))
-                if rec is None:
-                    missing.append(str(p))
-                elif rec.get("status") != "ok":
-                    refused.append(str(p))
-            out.update({"inputs": len(files), "found": len(files) - len(missing) - len(refused),
-                        "missing": missing, "refused_inputs": refused})
-        return out
+        return cache_stats(self, inputs=inputs, set_name=set_name)
 
     def clear_stale_claims(self) -> list[str]:
         """Remove claims whose owner is gone or that are older than ``stale_after``; returns their paths."""
@@ -1338,6 +925,6 @@ class PriorCache:
             if claim.acquire():
                 claim.release()
                 if claim.took_over is not None:
-                    removed.append(self._rel(c))
+                    removed.append(self.relative(c))
         return removed
 

@@ -52,7 +52,7 @@ from ..pricing import Price, cost_from_usage, estimate_cost, get_price, load_pri
 from ..prompts import get_prompt
 from .base import Provider
 
-__all__ = ["store_answer", "OpenAIImagesProvider", "PreparedInput", "EditResult", "RetryPolicy", "GenerateSummary",
+__all__ = ["store_answer", "estimate_generate", "OpenAIImagesProvider", "PreparedInput", "EditResult", "RetryPolicy", "GenerateSummary",
            "choose_size", "prepare_input", "make_client", "edit_once", "edit_once_async", "generate",
            "classify_error", "redact", "STANDARD_SIZES", "IMAGE_SUFFIXES", "list_images", "batch_pending",
            "batch_job_files"]
@@ -624,6 +624,37 @@ def store_answer(cache: Any, *, set_name: str, provider: OpenAIImagesProvider, p
     meta["alignment"] = record
     cache.put(prepared.key, result.png, meta=meta, aligned=aligned, confidence=confidence, set_name=set_name,
               source_sha256=prepared.source_sha256, source_name=prepared.source_name)
+
+
+def estimate_generate(inputs: Iterable[str | Path], *, cache: Any, set_name: str, provider: OpenAIImagesProvider,
+                      table: dict[str, Price] | None = None, retry_refused: bool = False) -> tuple[int, float | None]:
+    """What :func:`generate` would send for ``inputs``, without sending anything (``generate --dry-run``).
+
+    Inputs with a prior in ``set_name`` are not counted, nor refused ones unless ``retry_refused``.
+
+    Returns:
+        ``(requests, estimated USD)``; the cost is None when the model has no price in the table.
+
+    Example:
+        >>> import tempfile
+        >>> from gpt4o_prior.cache import PriorCache
+        >>> estimate_generate([], cache=PriorCache(tempfile.mkdtemp()), set_name="s",
+        ...                   provider=OpenAIImagesProvider(model="gpt-image-1.5"))
+        (0, 0.0)
+    """
+    from ..cache.key import sha256_file
+
+    todo, cost = 0, 0.0
+    for path in inputs:
+        found = cache.find(set_name, sha256_file(path))
+        if found is not None and (found.status == "ok" or (found.status == "refused" and not retry_refused)):
+            continue
+        with Image.open(path) as im:
+            w, h = im.size
+        est = provider.estimate_cost(size=choose_size(h, w, model=provider.model, size=provider.size), table=table)
+        todo += 1
+        cost = None if est is None or cost is None else cost + est
+    return todo, cost
 
 
 async def generate(inputs: Iterable[str | Path], *, cache: Any, set_name: str, provider: OpenAIImagesProvider,

@@ -341,7 +341,7 @@ def test_paths_from_the_manifest_or_sidecars_cannot_leave_the_root(cache, tmp_pa
 
 
 def test_input_hashes_are_remembered_across_processes_until_the_file_changes(cache, tmp_path, monkeypatch):
-    from gpt4o_prior.cache import store
+    from gpt4o_prior.cache import inputs as store  # where input files are hashed
 
     path, _, img = write_input(tmp_path / "data", "m.png", seed=140)
     fake_generate(cache, GPT_SET, path)
