@@ -23,7 +23,8 @@ __all__ = ["G4PPriorNet"]
 
 def G4PPriorNet(*, host: Mapping[str, Any] | None = None, fusion: Any = "sft", at: Any = "auto",
                 encoder: str | Mapping[str, Any] | None = None, prior_scale: float = 1.0,
-                fusion_args: Mapping[str, Any] | None = None, freeze_host: bool = False):  # noqa: N802
+                fusion_args: Mapping[str, Any] | None = None, freeze_host: bool = False,
+                confidence_power: float | None = 0.25):  # noqa: N802
     """Build the host network from its BasicSR options and attach a prior branch to it.
 
     Args:
@@ -36,6 +37,8 @@ def G4PPriorNet(*, host: Mapping[str, Any] | None = None, fusion: Any = "sft", a
         prior_scale: fidelity scale of the prior branch.
         fusion_args: extra keyword arguments for the fusion blocks.
         freeze_host: turn gradients off for the host's parameters (adapter-style training).
+        confidence_power: initial exponent of the learnt confidence gate of each fusion point (``~``: the plain
+            gate; see :func:`gpt4o_prior.attach_prior`).
 
     Returns:
         The wrapped network (``net(x, prior=...)``); at initialisation it computes exactly what the host does.
@@ -67,7 +70,7 @@ def G4PPriorNet(*, host: Mapping[str, Any] | None = None, fusion: Any = "sft", a
         raise ValueError(f"network_g.encoder must be ~, a timm model name or a mapping of PriorEncoder "
                          f"arguments, got {encoder!r}")
     net = attach_prior(host_net, at=at, fusion=fusion, encoder=encoder, prior_scale=prior_scale,
-                       **dict(fusion_args or {}))
+                       confidence_power=confidence_power, **dict(fusion_args or {}))
     if freeze_host:
         net.freeze_host()
     return net

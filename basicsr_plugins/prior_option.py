@@ -11,62 +11,41 @@ that
 
 Keys of the ``prior:`` mapping (all but ``cache`` and ``set`` optional):
 
-============== ============ ==========================================================================
-key            default      meaning
-============== ============ ==========================================================================
-cache          (required)   prior cache folder (``PriorCache`` root)
-set            (required)   prior set name in that cache
-fallback       ``error``    input without a prior: ``error`` (stop before it runs), ``input`` (the
-                            input itself) or ``zeros``
-check          ``true``     check every dataset input against the cache before it runs
-dropout        ``0.1``      training: probability of dropping a sample's prior
-dropout_fill   see meaning  what a dropped prior becomes: ``input``, ``zeros``, ``mean`` or ``none``
-                            (no prior: the branch is off for that sample); default ``input``, ``none``
-                            with ``pair``
-dropout_mode   ``sample``   ``sample``: drop each prior with probability ``dropout``; ``pair``: train
-                            every sample with its prior and dropped in the same step (batch doubled,
-                            about twice the compute; ``dropout`` unused), for a model that must also
-                            run without priors
-warp           ``0.5``      training: probability of a small random affine warp of the prior
-max_shift      ``2.0``      warp: largest shift in pixels
-max_rotation   ``1.0``      warp: largest rotation in degrees
-max_scale      ``0.02``     warp: largest relative zoom
-confidence     ``true``     load each prior's per-pixel confidence from the cache, move it with the
-                            prior and pass it to the network (fusion updates scaled by it); ``false``:
-                            none (trust the prior everywhere, the behaviour before confidence maps
-                            existed)
-fusion         ``sft``      fusion block name (``gpt4o_prior.fusion``)
-at             ``auto``     attach points: ``auto`` or a list of module paths of the network
-encoder        ``~``        prior encoder: ``~`` (the default pyramid), a timm model name, or
-                            ``PriorEncoder`` keyword arguments (a mapping)
-prior_scale    ``1.0``      fidelity scale of the prior branch
-fusion_args    ``{}``       extra keyword arguments of the fusion blocks
-freeze_host    ``false``    train the prior branch alone (the network's gradients off)
-============== ============ ==========================================================================
-cache          (required)   prior cache folder (``PriorCache`` root)
-set            (required)   prior set name in that cache
-fallback       ``error``    missing prior: ``error`` (stop before training), ``input`` or ``zeros``
-check          ``true``     check every dataset input against the cache before training starts
-dropout        ``0.1``      training: probability of dropping a sample's prior
-dropout_fill   see meaning  what a dropped prior becomes: ``input``, ``zeros``, ``mean`` or ``none`` (no
-                            prior: the branch is off for that sample); default ``input``, ``none`` with ``pair``
-dropout_mode   ``sample``   ``sample``: drop each prior with probability ``dropout``; ``pair``: train every
-                            sample with its prior and dropped in the same step (batch doubled, about twice the
-                            compute; ``dropout`` unused), for a model that must also run without priors
-warp           ``0.5``      training: probability of a small random affine warp of the prior
-max_shift      ``2.0``      warp: largest shift in pixels
-max_rotation   ``1.0``      warp: largest rotation in degrees
-max_scale      ``0.02``     warp: largest relative zoom
-confidence     ``true``     load each prior's per-pixel confidence from the cache, move it with the prior and
-                            pass it to the network (fusion updates scaled by it); ``false``: none (trust the
-                            prior everywhere, the behaviour before confidence maps existed)
-fusion         ``sft``      fusion block name (``gpt4o_prior.fusion``)
-at             ``auto``     attach points: ``auto`` or a list of module paths of the host
-encoder        ``~``        prior encoder options (a mapping of keyword arguments), default encoder when ~
-prior_scale    ``1.0``      fidelity scale of the prior branch
-fusion_args    ``{}``       extra keyword arguments for the fusion blocks
-freeze_host    ``false``    train the prior branch alone (host gradients off)
-============== ============ ==========================================================================
+================ ============ ========================================================================
+key              default      meaning
+================ ============ ========================================================================
+cache            (required)   prior cache folder (``PriorCache`` root)
+set              (required)   prior set name in that cache
+fallback         ``error``    input without a prior: ``error`` (stop before it runs), ``input`` (the
+                              input itself) or ``zeros``
+check            ``true``     check every dataset input against the cache before it runs
+dropout          ``0.1``      training: probability of dropping a sample's prior
+dropout_fill     see meaning  what a dropped prior becomes: ``input``, ``zeros``, ``mean`` or ``none``
+                              (no prior: the branch is off for that sample); default ``input``,
+                              ``none`` with ``pair``
+dropout_mode     ``sample``   ``sample``: drop each prior with probability ``dropout``; ``pair``:
+                              train every sample with its prior and dropped in the same step (batch
+                              doubled, about twice the compute; ``dropout`` unused), for a model that
+                              must also run without priors
+warp             ``0.5``      training: probability of a small random affine warp of the prior
+max_shift        ``2.0``      warp: largest shift in pixels
+max_rotation     ``1.0``      warp: largest rotation in degrees
+max_scale        ``0.02``     warp: largest relative zoom
+confidence       ``true``     load each prior's per-pixel confidence from the cache, move it with the
+                              prior and pass it to the network (fusion updates scaled by it);
+                              ``false``: none (trust the prior everywhere, the behaviour before
+                              confidence maps existed)
+fusion           ``sft``      fusion block name (``gpt4o_prior.fusion``)
+at               ``auto``     attach points: ``auto`` or a list of module paths of the network
+encoder          ``~``        prior encoder: ``~`` (the default pyramid), a timm model name, or
+                              ``PriorEncoder`` keyword arguments (a mapping)
+prior_scale      ``1.0``      fidelity scale of the prior branch
+confidence_power ``0.25``     initial exponent ``p`` of each fusion point's learnt confidence gate
+                              ``c**p`` (zero stays zero); ``~``: the plain gate ``c``, as branches
+                              trained before it
+fusion_args      ``{}``       extra keyword arguments of the fusion blocks
+freeze_host      ``false``    train the prior branch alone (the network's gradients off)
+================ ============ ========================================================================
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from torch import nn
 from .checks import check_same_batch, check_shape
 from .encoder import PriorEncoder, nearest_level
 from .fusion.confidence import check_confidence
-from .fusion.gate import gate_update
+from .fusion.gate import DEFAULT_CONFIDENCE_POWER, gate_update, sharpen_confidence
 from .fusion.registry import create_fusion, get_fusion_class
 
 __all__ = ["attach_prior", "auto_attach_points", "PriorNet", "PriorBranch", "AttachPoint", "HostLoadReport"]
@@ -150,20 +150,36 @@ def _takes_confidence(block: nn.Module) -> bool:
 # The branch
 
 
+def _plain_gate_when_missing(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """A branch saved before the learnt confidence power (no ``confidence_log_power``) was trained with the plain
+    gate: it loads with the power 1 (log 0), which reproduces it exactly."""
+    key = prefix + "confidence_log_power"
+    if key not in state_dict and any(k.startswith(prefix) for k in state_dict):
+        state_dict[key] = torch.zeros(())
+
+
 class _PointFusion(nn.Module):
     """One attach point: its fusion block, and the forward hook (a bound method, so ``deepcopy`` re-binds it).
 
     A block whose ``forward`` takes ``confidence`` gates its own update; for one that does not (a user's block),
-    the hook gates ``feat + confidence * (block(feat) - feat)`` itself. Which is decided once, here.
+    the hook gates ``feat + confidence * (block(feat) - feat)`` itself. Which is decided once, here. With
+    ``confidence_power`` the confidence is first sharpened, ``c ** p`` with ``p`` learnt (its log is the parameter
+    ``confidence_log_power``; :func:`~gpt4o_prior.fusion.sharpen_confidence`): zero stays zero, one stays one.
     """
 
-    def __init__(self, point: AttachPoint, block: nn.Module, ctx: _Context, input_level: bool):
+    def __init__(self, point: AttachPoint, block: nn.Module, ctx: _Context, input_level: bool,
+                 confidence_power: float | None = None):
         super().__init__()
         self.block = block
         self.point = point
         self.input_level = input_level
         self.ctx = ctx
         self.takes_confidence = _takes_confidence(block)
+        if confidence_power is None:
+            self.confidence_log_power = None
+        else:
+            self.confidence_log_power = nn.Parameter(torch.full((), math.log(confidence_power)))
+            self.register_load_state_dict_pre_hook(_plain_gate_when_missing)
 
     def hook(self, module: nn.Module, args: tuple, output: Any):
         ctx = self.ctx
@@ -185,11 +201,17 @@ class _PointFusion(nn.Module):
         conf = None
         if ctx.confidence is not None:  # gates the block's update at the block's output
             conf = _fit(ctx.confidence[self.point.level], ctx.input_size, output.shape[-2:], self.point.stride)
+            if self.confidence_log_power is not None:
+                conf = sharpen_confidence(conf, self.confidence_log_power)
             if self.takes_confidence:
                 kw["confidence"] = conf
         fused = self.block(output, **kw)
         if conf is not None and not self.takes_confidence:
             fused = gate_update(output, fused, conf.to(output.dtype))
+        if conf is None and self.confidence_log_power is not None:
+            # no map: trusted everywhere, the gate 1 ** p = 1, whose gradient is 0; kept in the graph all the same
+            # so that every parameter gets a gradient (DistributedDataParallel requires it)
+            fused = fused + 0 * self.confidence_log_power.to(fused.dtype)
         scale = ctx.scale
         if isinstance(scale, torch.Tensor):  # per sample (prior_keep): 0 leaves that sample's features alone
             return output + (fused - output) * scale.to(output.dtype).view(-1, *([1] * (output.dim() - 1)))
@@ -557,7 +579,8 @@ def _check_paths(model: nn.Module, paths: Iterable[str]) -> list[str]:
 
 def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str | type | Callable = "sft",
                  encoder: nn.Module | str | None = None, prior_scale: float = 1.0, *,
-                 example_input: torch.Tensor | None = None, **fusion_kwargs) -> PriorNet:
+                 example_input: torch.Tensor | None = None,
+                 confidence_power: float | None = DEFAULT_CONFIDENCE_POWER, **fusion_kwargs) -> PriorNet:
     """Wrap ``model`` with a prior branch fused at named layers; the model itself is not edited.
 
     Args:
@@ -573,6 +596,11 @@ def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str
         prior_scale: initial :attr:`PriorNet.prior_scale`.
         example_input: the input of the dry run that measures each point's channels and stride (default: a random
             (1, C, 64, 64) image on the host's device and dtype).
+        confidence_power: initial exponent ``p`` of each point's learnt confidence gate ``c ** p``
+            (:func:`~gpt4o_prior.fusion.sharpen_confidence`; default 0.25: correct priors that the confidence
+            under-rates still pass, zero confidence still gives the host's features); ``None``: the plain gate
+            ``c`` with no parameter (what branches saved before it were trained with). Used only when a
+            confidence map is given.
         **fusion_kwargs: passed to every fusion block (e.g. ``window=8, halo=3`` for ``cross_attention``).
 
     Returns:
@@ -593,6 +621,10 @@ def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str
     """
     if isinstance(model, PriorNet):
         raise TypeError("the model already has a prior branch; detach() it first or attach to its .host")
+    if confidence_power is not None and not (isinstance(confidence_power, (int, float))
+                                             and not isinstance(confidence_power, bool) and confidence_power > 0):
+        raise ValueError(f"confidence_power must be a number > 0 (the gate's initial exponent) or None (the plain "
+                         f"gate), got {confidence_power!r}")
     builder = get_fusion_class(fusion)
     input_level = getattr(builder, "attaches_to", "features") == "input"
     x = example_input if example_input is not None else _default_example(model)
@@ -667,7 +699,7 @@ def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str
         key = _key(path)
         if key in fusers:
             raise ValueError(f"attach points {path!r} and {fusers[key].point.path!r} collide as {key!r}")
-        fusers[key] = _PointFusion(point, block, ctx, input_level)
+        fusers[key] = _PointFusion(point, block, ctx, input_level, confidence_power)
         points.append(point)
     branch = PriorBranch(enc, fusers).to(device=ref.device, dtype=ref.dtype)
     kind = fusion if isinstance(fusion, str) else getattr(fusion, "__name__", fusion)

@@ -86,6 +86,8 @@ PRIOR_KEYS = (
     PriorKey("encoder", "net", None, "prior encoder: {none} (the default pyramid), a timm model name, or "
              "``PriorEncoder`` keyword arguments (a mapping)"),
     PriorKey("prior_scale", "net", 1.0, "fidelity scale of the prior branch"),
+    PriorKey("confidence_power", "net", 0.25, "initial exponent ``p`` of each fusion point's learnt confidence gate "
+             "``c**p`` (zero stays zero); {none}: the plain gate ``c``, as branches trained before it"),
     PriorKey("fusion_args", "net", {}, "extra keyword arguments of the fusion blocks"),
     PriorKey("freeze_host", "net", False, "train the prior branch alone (the {network}'s gradients off)"),
 )
@@ -209,18 +211,18 @@ def keys_table(*, true: str, false: str, none: str, network: str) -> str:
 
     Example:
         >>> print(keys_table(true="true", false="false", none="~", network="network").splitlines()[3])
-        cache          (required)   prior cache folder (``PriorCache`` root)
+        cache            (required)   prior cache folder (``PriorCache`` root)
     """
     import textwrap
 
     words = {"true": true, "false": false, "none": none}
-    rule = "=" * 14 + " " + "=" * 12 + " " + "=" * 74
-    lines = [rule, f"{'key':<14} {'default':<12} meaning", rule]
+    rule = "=" * 16 + " " + "=" * 12 + " " + "=" * 72
+    lines = [rule, f"{'key':<16} {'default':<12} meaning", rule]
     for k in PRIOR_KEYS:
         default = k.default_text or _value_text(k.default, words)
         meaning = k.meaning.format(true=f"``{true}``", false=f"``{false}``", none=f"``{none}``", network=network)
-        body = textwrap.wrap(meaning, 74, break_on_hyphens=False) or [""]
-        lines.append(f"{k.name:<14} {default:<12} {body[0]}")
-        lines.extend(" " * 28 + line for line in body[1:])
+        body = textwrap.wrap(meaning, 72, break_on_hyphens=False) or [""]
+        lines.append(f"{k.name:<16} {default:<12} {body[0]}")
+        lines.extend(" " * 30 + line for line in body[1:])
     lines.append(rule)
     return "\n".join(lines)

@@ -54,6 +54,8 @@ class PriorEditModel(BaseEditModel):
         encoder: None (the default encoder), a timm model name, or keyword arguments of
             :class:`gpt4o_prior.encoder.PriorEncoder` (e.g. ``dict(levels=3)``).
         prior_scale: fidelity scale of the prior branch (0 turns the branch off).
+        confidence_power: initial exponent of the learnt confidence gate of each fusion point (None: the plain
+            gate; see :func:`gpt4o_prior.attach_prior`).
         fusion_args: extra keyword arguments of the fusion blocks.
         freeze_host: turn the generator's own parameters' gradients off, to train the prior branch alone.
         prior_key: key of the prior in the model's ``inputs`` dict.
@@ -90,8 +92,8 @@ class PriorEditModel(BaseEditModel):
     def __init__(self, generator: Mapping[str, Any], pixel_loss: Mapping[str, Any], *, fusion: Any = "sft",
                  at: str | Sequence[str] = "auto", encoder: Mapping[str, Any] | str | None = None,
                  prior_scale: float = 1.0, fusion_args: Mapping[str, Any] | None = None, freeze_host: bool = False,
-                 prior_key: str = "prior", require_prior: bool = True, train_cfg: dict | None = None,
-                 test_cfg: dict | None = None, init_cfg: dict | None = None,
+                 confidence_power: float | None = 0.25, prior_key: str = "prior", require_prior: bool = True,
+                 train_cfg: dict | None = None, test_cfg: dict | None = None, init_cfg: dict | None = None,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(generator=generator, pixel_loss=pixel_loss, train_cfg=train_cfg, test_cfg=test_cfg,
                          init_cfg=init_cfg, data_preprocessor=data_preprocessor)
@@ -108,7 +110,8 @@ class PriorEditModel(BaseEditModel):
             kwargs["encoder"] = encoder
         if not isinstance(at, str):
             at = list(at)
-        self.generator = attach_prior(self.generator, at=at, fusion=fusion, prior_scale=prior_scale, **kwargs)
+        self.generator = attach_prior(self.generator, at=at, fusion=fusion, prior_scale=prior_scale,
+                                      confidence_power=confidence_power, **kwargs)
         self.prior_key = prior_key
         self.require_prior = bool(require_prior)
         self.freeze_host = bool(freeze_host)

@@ -336,7 +336,7 @@ def test_zero_confidence_is_the_host_even_trained(kind):
 
 def test_confidence_reaches_each_point_in_its_geometry():
     # TinyUNet pads 13 -> 16: the confidence is placed like the prior features (top-left 13 px, border replicated)
-    net = attach_prior(TinyUNet(), at=["encoders.0", "encoders.1"], fusion="sft")
+    net = attach_prior(TinyUNet(), at=["encoders.0", "encoders.1"], fusion="sft", confidence_power=None)
     seen = {}
     for key in ("encoders__0", "encoders__1"):
         net.branch.points[key].block.register_forward_pre_hook(
@@ -353,7 +353,7 @@ def test_confidence_reaches_each_point_in_its_geometry():
 
 
 def test_confidence_prior_keep_and_prior_scale_multiply():
-    net = _perturb_branch(_train_branch(attach_prior(make_host("resnet"), fusion="sft")))
+    net = _perturb_branch(_train_branch(attach_prior(make_host("resnet"), fusion="sft", confidence_power=None)))
     x, p = torch.rand(3, 3, 12, 12), torch.rand(3, 3, 12, 12)
     conf = torch.stack([torch.ones(1, 12, 12), torch.zeros(1, 12, 12), torch.rand(1, 12, 12)])
     with torch.no_grad():
@@ -374,6 +374,48 @@ def test_confidence_prior_keep_and_prior_scale_multiply():
     torch.testing.assert_close(half_conf, half_scale, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(quarter, quarter_keep, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(quarter, half_conf)
+
+
+def test_the_learnt_confidence_power_sharpens_the_gate_keeps_its_ends_and_loads_old_branches():
+    from gpt4o_prior.fusion import sharpen_confidence
+
+    c = torch.tensor([0.0, 1e-6, 0.0625, 0.3, 1.0])
+    out = sharpen_confidence(c, torch.tensor(0.25).log())
+    assert out[0] == 0 and out[-1] == 1 and abs(float(out[2]) - 0.5) < 1e-6 and out[3] > 0.7
+    net = attach_prior(make_host("unet"), fusion="sft")  # the default, 0.25
+    powers = {k: float(pf.confidence_log_power.exp()) for k, pf in net.branch.points.items()}
+    assert powers and all(abs(v - 0.25) < 1e-6 for v in powers.values())
+    net = _perturb_branch(_train_branch(net))
+    plain = _perturb_branch(_train_branch(attach_prior(make_host("unet"), fusion="sft", confidence_power=None)))
+    assert not any("confidence_log_power" in k for k in plain.prior_state_dict())
+    x, p = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    conf = torch.rand(2, 1, 16, 16).clamp_min(1e-3)
+    with torch.no_grad():
+        assert torch.equal(net(x, prior=p, confidence=torch.zeros(2, 1, 16, 16)), net.host(x))
+        # the sharpened gate c ** 0.25 is what the hook hands the block
+        seen = {}
+        key = next(iter(net.branch.points))
+        h = net.branch.points[key].block.register_forward_pre_hook(
+            lambda m, args, kwargs: seen.update(c=kwargs["confidence"]), with_kwargs=True)
+        net(x, prior=p, confidence=torch.full((2, 1, 16, 16), 0.0625))
+        h.remove()
+        power = float(net.branch.points[key].confidence_log_power.exp())
+        torch.testing.assert_close(seen["c"], torch.full_like(seen["c"], 0.0625 ** power))
+        expected = plain(x, prior=p, confidence=conf)
+    # a branch saved with the plain gate loads into a default net as power 1 and computes what it computed
+    net.host.load_state_dict(plain.host.state_dict())
+    net.load_prior_state_dict(plain.prior_state_dict())
+    assert all(float(pf.confidence_log_power) == 0.0 for pf in net.branch.points.values())
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, prior=p, confidence=conf), expected, rtol=1e-6, atol=1e-6)
+    # the power is learnt where the confidence is neither 0 nor 1
+    net.zero_grad()
+    net(x, prior=p, confidence=conf).square().mean().backward()
+    assert all(pf.confidence_log_power.grad is not None and pf.confidence_log_power.grad != 0
+               for pf in net.branch.points.values())
+    for bad in (0, -1.0, "0.5", True):
+        with pytest.raises(ValueError, match="confidence_power must be a number > 0"):
+            attach_prior(make_host("unet"), confidence_power=bad)
 
 
 class _NoConfidence(nn.Module):

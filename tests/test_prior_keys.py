@@ -12,6 +12,11 @@ def spell(k):
     return f"prior.{k}"
 
 
+def test_the_confidence_power_default_is_the_fusion_gates():
+    from gpt4o_prior.fusion import DEFAULT_CONFIDENCE_POWER
+    assert next(k.default for k in PRIOR_KEYS if k.name == "confidence_power") == DEFAULT_CONFIDENCE_POWER
+
+
 def test_the_table_holds_every_key_once_with_the_augmentation_defaults():
     names = [k.name for k in PRIOR_KEYS]
     assert len(names) == len(set(names)) and set(names) == set(DATA_KEYS) | set(NET_KEYS)
@@ -58,6 +63,8 @@ def test_check_dropout_resolves_the_fill_of_the_mode():
 def test_the_table_renders_in_each_syntax():
     yaml_t = keys_table(true="true", false="false", none="~", network="network")
     py_t = keys_table(true="True", false="False", none="None", network="generator")
-    assert "check          ``true``" in yaml_t and "check          ``True``" in py_t
-    assert "``~`` (the default pyramid)" in yaml_t and "pass it to the generator" in py_t.replace("\n" + " " * 28, " ")
+    import re
+    assert re.search(r"\ncheck +``true`` ", yaml_t) and re.search(r"\ncheck +``True`` ", py_t)
+    assert "``~`` (the default pyramid)" in yaml_t and "pass it to the generator" in re.sub(r"\n +", " ", py_t)
+    assert "``~``: the plain gate" in re.sub(r"\n +", " ", yaml_t)
     assert all(len(line) <= 102 for line in yaml_t.splitlines())

@@ -8,7 +8,7 @@ from .registry import create_fusion, get_fusion_class, list_fusions, register_fu
 from .base import FusionBlock
 from .resize import resize_prior
 from .confidence import check_confidence, prepare_confidence
-from .gate import add_gated, gate_update
+from .gate import DEFAULT_CONFIDENCE_POWER, add_gated, gate_update, sharpen_confidence
 from .zero import zero_module
 from .sft import SFTFusion, sft_modulate
 from .film import FiLMFusion, pool_mean_std
@@ -22,7 +22,7 @@ from .deformable import DeformableFusion, deformable_offsets, deformable_resampl
 __all__ = [
     "create_fusion", "get_fusion_class", "list_fusions", "register_fusion",
     "FusionBlock", "resize_prior", "zero_module",
-    "check_confidence", "prepare_confidence", "gate_update", "add_gated",
+    "check_confidence", "prepare_confidence", "gate_update", "add_gated", "sharpen_confidence", "DEFAULT_CONFIDENCE_POWER",
     "SFTFusion", "sft_modulate",
     "FiLMFusion", "pool_mean_std",
     "ConcatFusion", "concat_project",

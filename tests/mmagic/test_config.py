@@ -181,4 +181,5 @@ def test_inference_packs_the_confidence_unless_it_is_off(mm):
 def test_the_documented_keys_are_the_one_table():
     import mmagic_plugins.config as cfg
     from gpt4o_prior.prior_keys import keys_table
-    assert keys_table(true="True", false="False", none="None", network="generator") in cfg.__doc__
+    table = keys_table(true="True", false="False", none="None", network="generator")
+    assert table in cfg.__doc__ and cfg.__doc__.count(table.splitlines()[0]) == 3  # that table alone
