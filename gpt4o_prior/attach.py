@@ -10,20 +10,24 @@ module's output ``feat`` (B, C, H, W) is fused with the level whose stride is ne
 ``feat``'s geometry (resized to ``ceil(x_size / stride)`` and, where the host padded its input, padded the same way
 at the bottom / right). A confidence map given with the prior (``confidence=``, of the prior image's size) is
 averaged down to each encoder level's size and brought to each point's geometry the same way; each block gates its
-update by it.
+update by it (sharpened first by the point's learnt power, :func:`~gpt4o_prior.fusion.sharpen_confidence`).
+
+Where the points are (the dry run, the choice per resolution) is :mod:`gpt4o_prior.attach_points`'; its
+:class:`AttachPoint` and :func:`auto_attach_points` are importable from here too.
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attach_points import (AttachPoint, auto_attach_points, check_paths, default_example, dry_run, first_conv,
+                            points_from_calls)
 from .checks import check_same_batch, check_shape
 from .encoder import PriorEncoder, nearest_level
 from .fusion.confidence import check_confidence
@@ -35,17 +39,6 @@ __all__ = ["attach_prior", "auto_attach_points", "PriorNet", "PriorBranch", "Att
 
 # ----------------------------------------------------------------------------------------------------------------
 # Small records
-
-
-@dataclass(frozen=True)
-class AttachPoint:
-    """Where a fusion block sits: module path, its output channels, its stride relative to the input (from the dry
-    run), and the encoder level it reads (``0`` for the input-level adapter, which reads the prior image)."""
-
-    path: str
-    channels: int
-    stride: float
-    level: int
 
 
 @dataclass
@@ -448,132 +441,6 @@ class PriorNet(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Finding attach points
-
-
-@dataclass
-class _Call:
-    path: str
-    module: nn.Module
-    shape: tuple[int, ...] | None  # output shape when it is a floating (B, C, H, W) tensor
-    in_channels: int | None  # channels of the first positional input when it is a 4D tensor
-    leaf: bool
-
-
-def _default_example(model: nn.Module) -> torch.Tensor:
-    ref = next(iter(model.parameters()), None)
-    if ref is None:
-        ref = next(iter(model.buffers()), torch.zeros(()))
-    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    channels = conv.in_channels if conv is not None else 3
-    dtype = ref.dtype if ref.is_floating_point() else torch.float32
-    # A deterministic ramp, not random numbers: attaching must not move the caller's random stream.
-    ramp = torch.linspace(0.0, 1.0, 64 * 64, device=ref.device, dtype=dtype).view(1, 1, 64, 64)
-    return ramp.expand(1, channels, 64, 64).contiguous()
-
-
-def _dry_run(model: nn.Module, x: torch.Tensor) -> tuple[list[_Call], Any]:
-    """Run ``model(x)`` once (eval mode, no grad), recording every submodule's output in the order they finish."""
-    calls: list[_Call] = []
-    handles = []
-
-    def record(path):
-        def hook(module, args, output):
-            shape = None
-            if isinstance(output, torch.Tensor) and output.dim() == 4 and output.is_floating_point():
-                shape = tuple(output.shape)
-            first = args[0] if args else None
-            in_ch = first.shape[1] if isinstance(first, torch.Tensor) and first.dim() == 4 else None
-            calls.append(_Call(path, module, shape, in_ch, not any(True for _ in module.children())))
-        return hook
-
-    for path, module in model.named_modules():
-        if path:
-            handles.append(module.register_forward_hook(record(path)))
-    modes = {m: m.training for m in model.modules()}
-    try:
-        model.eval()
-        with torch.no_grad():
-            out = model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        for m, mode in modes.items():
-            m.train(mode)
-    return calls, out
-
-
-def _auto_from_calls(calls: list[_Call], out: Any) -> list[str]:
-    """One point per resolution: the outermost feature-producing module that finishes last at that resolution."""
-    out_channels = out.shape[1] if isinstance(out, torch.Tensor) and out.dim() == 4 else None
-    feats = [c for c in calls if c.shape is not None and c.shape[1] != out_channels]
-    by_size: dict[tuple[int, int], list[_Call]] = {}
-    for c in feats:
-        by_size.setdefault(c.shape[-2:], []).append(c)
-    chosen = []
-    for group in by_size.values():
-        stages = [c for c in group if not c.leaf] or group
-        chosen.append(stages[-1].path)
-    order = {c.path: i for i, c in enumerate(calls)}  # last finishing call of each path
-    return sorted(set(chosen), key=order.__getitem__)
-
-
-def auto_attach_points(model: nn.Module, example_input: torch.Tensor | None = None) -> list[str]:
-    """The module paths ``attach_prior(model, at="auto")`` uses.
-
-    The host's own ``prior_attach_points`` (class or instance attribute) when it has one; otherwise a dry run on
-    ``example_input`` (default: a (1, C, 64, 64) ramp image, C the first convolution's input channels) and, for
-    each output resolution, the outermost module producing (B, C, H, W) features that finishes last at that
-    resolution (the image head excluded). For a U-Net that is the decoder stage of each level and the middle;
-    for a single-resolution network, its body. The result depends only on the host's structure and the example
-    size, so it is reproducible.
-
-    Example:
-        >>> host = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Sequential(nn.Conv2d(8, 8, 3, padding=1),
-        ...                      nn.ReLU()), nn.Conv2d(8, 3, 3, padding=1))
-        >>> auto_attach_points(host)
-        ['1']
-    """
-    declared = getattr(model, "prior_attach_points", None)
-    if declared:
-        return list(declared)
-    x = example_input if example_input is not None else _default_example(model)
-    calls, out = _dry_run(model, x)
-    points = _auto_from_calls(calls, out)
-    if not points:
-        raise ValueError(
-            f"attach_prior could not find a layer of {type(model).__name__} that outputs (B, C, H, W) features; "
-            "name the modules with at=[...]"
-        )
-    return points
-
-
-def _first_conv(calls: list[_Call], in_channels: int) -> str:
-    for c in calls:
-        if isinstance(c.module, nn.Conv2d) and c.in_channels == in_channels == c.module.in_channels:
-            return c.path
-    raise ValueError(
-        f"attach_prior(fusion='input_concat') found no nn.Conv2d taking the {in_channels}-channel input; "
-        "name the host's first convolution with at=['...']"
-    )
-
-
-def _check_paths(model: nn.Module, paths: Iterable[str]) -> list[str]:
-    names = dict(model.named_modules())
-    out = []
-    for path in paths:
-        if not isinstance(path, str) or not path:
-            raise ValueError(f"attach points must be non-empty module paths, got {path!r}")
-        if path not in names:
-            close = difflib.get_close_matches(path, [n for n in names if n], n=3)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise KeyError(f"{type(model).__name__} has no module {path!r}{hint}")
-        if path not in out:
-            out.append(path)
-    return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # The entry point
 
 
@@ -627,24 +494,24 @@ def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str
                          f"gate), got {confidence_power!r}")
     builder = get_fusion_class(fusion)
     input_level = getattr(builder, "attaches_to", "features") == "input"
-    x = example_input if example_input is not None else _default_example(model)
+    x = example_input if example_input is not None else default_example(model)
     check_shape(x, ["B", "C", "H", "W"], "example_input")
     if isinstance(at, str):
         if at != "auto":
             raise ValueError(f"at must be 'auto' or a list of module paths, got {at!r} (for one path use [{at!r}])")
         paths = None
     else:
-        paths = _check_paths(model, at)
+        paths = check_paths(model, at)
         if not paths:
             raise ValueError("at is an empty list; give module paths or 'auto'")
 
-    calls, out = _dry_run(model, x)
+    calls, out = dry_run(model, x)
     if paths is None:
         if input_level:
-            paths = [_first_conv(calls, x.shape[1])]
+            paths = [first_conv(calls, x.shape[1])]
         else:
             declared = getattr(model, "prior_attach_points", None)
-            paths = _check_paths(model, declared) if declared else _auto_from_calls(calls, out)
+            paths = check_paths(model, declared) if declared else points_from_calls(calls, out)
             if not paths:
                 raise ValueError(f"attach_prior found no (B, C, H, W) features in {type(model).__name__}; "
                                  "name the modules with at=[...]")
