@@ -24,7 +24,7 @@ __all__ = ["G4PPriorNet"]
 def G4PPriorNet(*, host: Mapping[str, Any] | None = None, fusion: Any = "sft", at: Any = "auto",
                 encoder: str | Mapping[str, Any] | None = None, prior_scale: float = 1.0,
                 fusion_args: Mapping[str, Any] | None = None, freeze_host: bool = False,
-                confidence_power: float | None = 0.25):  # noqa: N802
+                confidence_power: float | None = 0.5):  # noqa: N802
     """Build the host network from its BasicSR options and attach a prior branch to it.
 
     Args:

@@ -464,7 +464,7 @@ def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str
         example_input: the input of the dry run that measures each point's channels and stride (default: a random
             (1, C, 64, 64) image on the host's device and dtype).
         confidence_power: initial exponent ``p`` of each point's learnt confidence gate ``c ** p``
-            (:func:`~gpt4o_prior.fusion.sharpen_confidence`; default 0.25: correct priors that the confidence
+            (:func:`~gpt4o_prior.fusion.sharpen_confidence`; default 0.5: correct priors that the confidence
             under-rates still pass, zero confidence still gives the host's features); ``None``: the plain gate
             ``c`` with no parameter (what branches saved before it were trained with). Used only when a
             confidence map is given.

@@ -86,7 +86,7 @@ PRIOR_KEYS = (
     PriorKey("encoder", "net", None, "prior encoder: {none} (the default pyramid), a timm model name, or "
              "``PriorEncoder`` keyword arguments (a mapping)"),
     PriorKey("prior_scale", "net", 1.0, "fidelity scale of the prior branch"),
-    PriorKey("confidence_power", "net", 0.25, "initial exponent ``p`` of each fusion point's learnt confidence gate "
+    PriorKey("confidence_power", "net", 0.5, "initial exponent ``p`` of each fusion point's learnt confidence gate "
              "``c**p`` (zero stays zero); {none}: the plain gate ``c``, as branches trained before it"),
     PriorKey("fusion_args", "net", {}, "extra keyword arguments of the fusion blocks"),
     PriorKey("freeze_host", "net", False, "train the prior branch alone (the {network}'s gradients off)"),

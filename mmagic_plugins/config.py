@@ -44,7 +44,7 @@ at               ``auto``     attach points: ``auto`` or a list of module paths 
 encoder          ``None``     prior encoder: ``None`` (the default pyramid), a timm model name, or
                               ``PriorEncoder`` keyword arguments (a mapping)
 prior_scale      ``1.0``      fidelity scale of the prior branch
-confidence_power ``0.25``     initial exponent ``p`` of each fusion point's learnt confidence gate
+confidence_power ``0.5``      initial exponent ``p`` of each fusion point's learnt confidence gate
                               ``c**p`` (zero stays zero); ``None``: the plain gate ``c``, as branches
                               trained before it
 fusion_args      ``{}``       extra keyword arguments of the fusion blocks

@@ -92,7 +92,7 @@ class PriorEditModel(BaseEditModel):
     def __init__(self, generator: Mapping[str, Any], pixel_loss: Mapping[str, Any], *, fusion: Any = "sft",
                  at: str | Sequence[str] = "auto", encoder: Mapping[str, Any] | str | None = None,
                  prior_scale: float = 1.0, fusion_args: Mapping[str, Any] | None = None, freeze_host: bool = False,
-                 confidence_power: float | None = 0.25, prior_key: str = "prior", require_prior: bool = True,
+                 confidence_power: float | None = 0.5, prior_key: str = "prior", require_prior: bool = True,
                  train_cfg: dict | None = None, test_cfg: dict | None = None, init_cfg: dict | None = None,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(generator=generator, pixel_loss=pixel_loss, train_cfg=train_cfg, test_cfg=test_cfg,

@@ -382,9 +382,9 @@ def test_the_learnt_confidence_power_sharpens_the_gate_keeps_its_ends_and_loads_
     c = torch.tensor([0.0, 1e-6, 0.0625, 0.3, 1.0])
     out = sharpen_confidence(c, torch.tensor(0.25).log())
     assert out[0] == 0 and out[-1] == 1 and abs(float(out[2]) - 0.5) < 1e-6 and out[3] > 0.7
-    net = attach_prior(make_host("unet"), fusion="sft")  # the default, 0.25
+    net = attach_prior(make_host("unet"), fusion="sft")  # the default, 0.5
     powers = {k: float(pf.confidence_log_power.exp()) for k, pf in net.branch.points.items()}
-    assert powers and all(abs(v - 0.25) < 1e-6 for v in powers.values())
+    assert powers and all(abs(v - 0.5) < 1e-6 for v in powers.values())
     net = _perturb_branch(_train_branch(net))
     plain = _perturb_branch(_train_branch(attach_prior(make_host("unet"), fusion="sft", confidence_power=None)))
     assert not any("confidence_log_power" in k for k in plain.prior_state_dict())
@@ -392,7 +392,7 @@ def test_the_learnt_confidence_power_sharpens_the_gate_keeps_its_ends_and_loads_
     conf = torch.rand(2, 1, 16, 16).clamp_min(1e-3)
     with torch.no_grad():
         assert torch.equal(net(x, prior=p, confidence=torch.zeros(2, 1, 16, 16)), net.host(x))
-        # the sharpened gate c ** 0.25 is what the hook hands the block
+        # the sharpened gate c ** p is what the hook hands the block
         seen = {}
         key = next(iter(net.branch.points))
         h = net.branch.points[key].block.register_forward_pre_hook(

@@ -10,9 +10,9 @@ import torch
 
 __all__ = ["gate_update", "add_gated", "sharpen_confidence", "DEFAULT_CONFIDENCE_POWER"]
 
-DEFAULT_CONFIDENCE_POWER = 0.25
+DEFAULT_CONFIDENCE_POWER = 0.5
 """Initial exponent of the learnable confidence power of each attach point (:func:`sharpen_confidence`): the cache's
-confidence under-rates correct priors through rain and noise, and a gate of ``c ** 0.25`` lets them through while
+confidence under-rates correct priors through rain and noise, and a gate of ``c ** 0.5`` lets them through while
 zero stays zero (measured against the plain gate in benchmarks/RESULTS.md, "Proof on real degraded images")."""
 
 
@@ -47,7 +47,7 @@ def sharpen_confidence(confidence: torch.Tensor, log_power: torch.Tensor) -> tor
     """``confidence ** exp(log_power)``, exactly 0 where the confidence is 0 and exactly 1 where it is 1.
 
     The gate an attach point applies before fusing: with a power below 1 a confidence of 0.3 passes as about 0.74
-    (at 0.25), so a correct prior that the confidence under-rates still reaches the host, while an untrusted region
+    (at 0.25; 0.55 at the default 0.5), so a correct prior that the confidence under-rates still reaches the host, while an untrusted region
     (0) stays the host's own. The power is learnt per attach point (``log_power`` a parameter).
 
     Args:
