@@ -11,48 +11,17 @@ that
 
 Keys of the ``prior:`` mapping (all but ``cache`` and ``set`` optional):
 
-================ ============ ========================================================================
-key              default      meaning
-================ ============ ========================================================================
-cache            (required)   prior cache folder (``PriorCache`` root)
-set              (required)   prior set name in that cache
-fallback         ``error``    input without a prior: ``error`` (stop before it runs), ``input`` (the
-                              input itself) or ``zeros``
-check            ``true``     check every dataset input against the cache before it runs
-dropout          ``0.1``      training: probability of dropping a sample's prior
-dropout_fill     see meaning  what a dropped prior becomes: ``input``, ``zeros``, ``mean`` or ``none``
-                              (no prior: the branch is off for that sample); default ``input``,
-                              ``none`` with ``pair``
-dropout_mode     ``sample``   ``sample``: drop each prior with probability ``dropout``; ``pair``:
-                              train every sample with its prior and dropped in the same step (batch
-                              doubled, about twice the compute; ``dropout`` unused), for a model that
-                              must also run without priors
-warp             ``0.5``      training: probability of a small random affine warp of the prior
-max_shift        ``2.0``      warp: largest shift in pixels
-max_rotation     ``1.0``      warp: largest rotation in degrees
-max_scale        ``0.02``     warp: largest relative zoom
-confidence       ``true``     load each prior's per-pixel confidence from the cache, move it with the
-                              prior and pass it to the network (fusion updates scaled by it);
-                              ``false``: none (trust the prior everywhere, the behaviour before
-                              confidence maps existed)
-fusion           ``sft``      fusion block name (``gpt4o_prior.fusion``)
-at               ``auto``     attach points: ``auto`` or a list of module paths of the network
-encoder          ``~``        prior encoder: ``~`` (the default pyramid), a timm model name, or
-                              ``PriorEncoder`` keyword arguments (a mapping)
-prior_scale      ``1.0``      fidelity scale of the prior branch
-confidence_power ``0.5``      initial exponent ``p`` of each fusion point's learnt confidence gate
-                              ``c**p`` (zero stays zero); ``~``: the plain gate ``c``, as branches
-                              trained before it
-fusion_args      ``{}``       extra keyword arguments of the fusion blocks
-freeze_host      ``false``    train the prior branch alone (the network's gradients off)
-================ ============ ========================================================================
+{keys_table}
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 from gpt4o_prior.prior_keys import (DATA_KEYS, NET_KEYS, PriorSettingError, check_data_settings,
-                                   check_prior_mapping)
+                                   check_prior_mapping, keys_table)
+
+if __doc__:  # the table of keys in the docstring: the one table of gpt4o_prior.prior_keys, in this syntax
+    __doc__ = __doc__.replace("{keys_table}", keys_table(true="true", false="false", none="~", network="network"))
 
 __all__ = ["PriorOptionError", "DATA_KEYS", "NET_KEYS", "DATASET_TWINS", "MODEL_TWINS", "PRIOR_ARCH",
            "apply_prior_option", "dataset_prior_kwargs"]

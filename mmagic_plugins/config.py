@@ -15,41 +15,7 @@
 save the written-out config. Keys of ``prior`` (all but ``cache`` and ``set`` optional; the same keys as the
 BasicSR adapter's ``prior:`` option):
 
-================ ============ ========================================================================
-key              default      meaning
-================ ============ ========================================================================
-cache            (required)   prior cache folder (``PriorCache`` root)
-set              (required)   prior set name in that cache
-fallback         ``error``    input without a prior: ``error`` (stop before it runs), ``input`` (the
-                              input itself) or ``zeros``
-check            ``True``     check every dataset input against the cache before it runs
-dropout          ``0.1``      training: probability of dropping a sample's prior
-dropout_fill     see meaning  what a dropped prior becomes: ``input``, ``zeros``, ``mean`` or ``none``
-                              (no prior: the branch is off for that sample); default ``input``,
-                              ``none`` with ``pair``
-dropout_mode     ``sample``   ``sample``: drop each prior with probability ``dropout``; ``pair``:
-                              train every sample with its prior and dropped in the same step (batch
-                              doubled, about twice the compute; ``dropout`` unused), for a model that
-                              must also run without priors
-warp             ``0.5``      training: probability of a small random affine warp of the prior
-max_shift        ``2.0``      warp: largest shift in pixels
-max_rotation     ``1.0``      warp: largest rotation in degrees
-max_scale        ``0.02``     warp: largest relative zoom
-confidence       ``True``     load each prior's per-pixel confidence from the cache, move it with the
-                              prior and pass it to the generator (fusion updates scaled by it);
-                              ``False``: none (trust the prior everywhere, the behaviour before
-                              confidence maps existed)
-fusion           ``sft``      fusion block name (``gpt4o_prior.fusion``)
-at               ``auto``     attach points: ``auto`` or a list of module paths of the generator
-encoder          ``None``     prior encoder: ``None`` (the default pyramid), a timm model name, or
-                              ``PriorEncoder`` keyword arguments (a mapping)
-prior_scale      ``1.0``      fidelity scale of the prior branch
-confidence_power ``0.5``      initial exponent ``p`` of each fusion point's learnt confidence gate
-                              ``c**p`` (zero stays zero); ``None``: the plain gate ``c``, as branches
-                              trained before it
-fusion_args      ``{}``       extra keyword arguments of the fusion blocks
-freeze_host      ``False``    train the prior branch alone (the generator's gradients off)
-================ ============ ========================================================================
+{keys_table}
 """
 from __future__ import annotations
 
@@ -59,7 +25,10 @@ from typing import Any, Mapping
 from mmengine.logging import print_log
 
 from gpt4o_prior import augment
-from gpt4o_prior.prior_keys import DATA_KEYS, NET_KEYS, PriorSettingError, check_prior_mapping
+from gpt4o_prior.prior_keys import DATA_KEYS, NET_KEYS, PriorSettingError, check_prior_mapping, keys_table
+
+if __doc__:  # the table of keys in the docstring: the one table of gpt4o_prior.prior_keys, in this syntax
+    __doc__ = __doc__.replace("{keys_table}", keys_table(true="True", false="False", none="None", network="generator"))
 
 __all__ = ["PriorConfigError", "type_name", "bare_type", "DATA_KEYS", "NET_KEYS", "KEYED_GEOMETRIC", "apply_prior",
            "prior_pipeline", "check_prior_settings"]

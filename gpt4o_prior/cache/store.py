@@ -430,14 +430,10 @@ class PriorCache:
                 link["file"] = same["file"]
         sources.append(link)
 
-    def manifest_records(self, meta: dict) -> list[dict[str, Any]]:
-        """Manifest lines for every source link of a sidecar (:func:`gpt4o_prior.cache.sidecar.manifest_records`)."""
-        return manifest_records(meta)
-
     def _commit(self, meta: dict, link: dict | None = None, *, all_links: bool = False) -> CacheEntry:
         """Write the sidecar (the commit point), then index the link that changed (or every link)."""
         atomic_write_json(self.sidecar_path(meta["key"]), meta, durable=self.durable)
-        records = self.manifest_records(meta)
+        records = manifest_records(meta)
         if not all_links:
             want = None if link is None else (link["set_name"], link["source_sha256"])
             records = [r for r in records if (r["set"], r["src"]) == want]
@@ -639,7 +635,7 @@ class PriorCache:
 
     def _sidecar_records(self, path: Path) -> list[dict[str, Any]]:
         meta = self.read_sidecar(path.stem)
-        return [] if meta is None else self.manifest_records(meta)
+        return [] if meta is None else manifest_records(meta)
 
     def _all_records(self) -> list[dict[str, Any]]:
         """Every link of every sidecar, oldest link first (so that, as in the manifest, the newest one wins)."""

@@ -21,7 +21,7 @@ from .atomic import TMP_SUFFIX
 from .image_io import decode_grey
 from .key import check_key, sha256_bytes, sha256_file
 from .manifest import ManifestReader
-from .sidecar import confidence_token, safe_file
+from .sidecar import confidence_token, manifest_records, safe_file
 
 __all__ = ["VerifyReport", "verify_cache", "confidence_problems", "link_exists"]
 
@@ -126,7 +126,7 @@ def verify_cache(cache: Any, *, quarantine: bool = False, tmp_grace_s: float = 6
         if broken:
             bad_entries.append(path)
         else:
-            links.update((r["set"], r["src"]) for r in cache.manifest_records(meta))
+            links.update((r["set"], r["src"]) for r in manifest_records(meta))
     for p in all_files:
         if p in referenced:
             continue
@@ -220,4 +220,4 @@ def link_exists(cache: Any, rec: dict[str, Any]) -> bool:
     except ValueError:
         return False
     return meta is not None and any((r["set"], r["src"]) == (rec.get("set"), rec.get("src"))
-                                    for r in cache.manifest_records(meta))
+                                    for r in manifest_records(meta))

@@ -120,9 +120,8 @@ def choose_size(height: int, width: int, *, model: str, size: str = "auto", max_
         return size
     if height <= 0 or width <= 0:
         raise ValueError(f"input size must be positive, got {height}x{width}")
-    aspect = width / height
     if fam == "flexible":
-        aspect = min(3.0, max(1 / 3, aspect))
+        aspect = min(3.0, max(1 / 3, width / height))
         scale = (max_pixels / (aspect * 1.0)) ** 0.5   # height such that h * (aspect h) = max_pixels
         h = int(scale // 16) * 16
         w = int((h * aspect) // 16) * 16
