@@ -1,6 +1,6 @@
 """Throughput of `gpt4o-prior generate` against the fake OpenAI server, and its behaviour under injected failures.
 
-The fake server (tests/fake_openai.py) runs in its own process so that it does not share the CLI's interpreter,
+The fake server (tests/helpers/fake_openai.py) runs in its own process so that it does not share the CLI's interpreter,
 and answers with one canned image per size (``echo=False``) so that its own image work, which the real API does on
 its side, is not counted against the client (one scenario keeps ``echo=True`` to show that cost); the CLI runs as
 users run it (a subprocess). Each scenario makes a fresh cache and input folder, runs
@@ -37,13 +37,13 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # for tests.helpers.fake_openai
 API_KEY = "sk-bench-not-a-real-key"
 MODEL = "bench-image-model"
 
 
 def _serve(conn, latency: float, fail_rate: float, retry_after: float, echo: bool = False) -> None:
-    from fake_openai import FakeOpenAI
+    from tests.helpers.fake_openai import FakeOpenAI
 
     with FakeOpenAI(api_key=API_KEY, latency=latency, fail_rate=fail_rate, seed=1, retry_after=retry_after,
                     echo=echo) as s:

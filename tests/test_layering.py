@@ -4,13 +4,13 @@ import ast
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from gpt4o_prior.commands import Command, command_names, load_command, register_command, unregister_command
+from tests.helpers import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 FORBIDDEN = {"basicsr", "mmengine", "mmcv", "mmagic", "basicsr_plugins", "mmagic_plugins"}
 
 

@@ -1,0 +1,1 @@
+"""Tests of ``gpt4o_prior.providers``."""

@@ -1,0 +1,1 @@
+"""Tests of ``mmagic_plugins.transforms``."""
