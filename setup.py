@@ -16,6 +16,8 @@ BASICSR = ["basicsr==1.4.2", "opencv-python>=4.7"]
 # Install mmagic itself with --no-deps (README, Makefile): its full tree pulls mediapipe and numba.
 MMAGIC = ["mmengine==0.10.7", "mmcv-lite==2.1.0", "mmagic==1.2.0", "diffusers==0.28.2",
           "huggingface_hub==0.25.2", "transformers==4.46.3"]
+# spandrel: architectures written by others, detected from official checkpoints (gpt4o_prior.archs.zoo)
+SPANDREL = ["spandrel==0.4.2", "spandrel-extra-arches==0.2.0", "safetensors>=0.4"]
 DEV = ["pytest>=8", "pytest-timeout>=2.2", "opencv-python>=4.7", "pyyaml>=6"]
 
 setup(
@@ -32,8 +34,9 @@ setup(
     extras_require={
         "basicsr": BASICSR,
         "mmagic": MMAGIC,
+        "spandrel": SPANDREL,
         "dev": DEV,
-        "all": BASICSR + MMAGIC + DEV,
+        "all": BASICSR + MMAGIC + SPANDREL + DEV,
     },
     entry_points={"console_scripts": ["gpt4o-prior = gpt4o_prior.cli:main"],
                   # adapter verbs of the gpt4o-prior command (gpt4o_prior.commands): loaded only when asked for

@@ -7,7 +7,17 @@ BasicSR ``type``      class                                               offici
 ``G4PNAFNetLocal``    :class:`gpt4o_prior.archs.NAFNetLocal`               NAFNet ``NAFNetLocal``
 ``G4PRestormer``      :class:`gpt4o_prior.archs.Restormer`                 Restormer ``Restormer``
 ``G4PRetinexformer``  :class:`gpt4o_prior.archs.Retinexformer`             Retinexformer ``RetinexFormer``
+``G4PSpandrel``       any spandrel architecture (:func:`G4PSpandrel`)     the official release
 ==================== =================================================== ==========================
+
+``G4PSpandrel`` builds any architecture spandrel ships (``pip install gpt4o-prior[spandrel]``), by class name
+with its arguments, or detected from an official checkpoint::
+
+    network_g: {type: G4PSpandrel, arch: SwinIR, upscale: 1, embed_dim: 60, depths: [6, 6, 6, 6], ...}
+    network_g: {type: G4PSpandrel, checkpoint: experiments/pretrained_models/SCUNet_color_real_psnr.pth}
+
+Its parameter names are the official ones, so ``path.pretrain_network_g`` of the release loads into the host,
+inside the prior wrapper too, with the usual report.
 
 BasicSR's ``Registry.register`` keys an object by its ``__name__`` and refuses a name twice. Each entry here is a
 one-line subclass named after its ``G4P`` name (so BasicSR logs ``Network [G4PNAFNet] is created``); it adds
@@ -26,7 +36,12 @@ Example:
 """
 from __future__ import annotations
 
+import logging
+
+from torch import nn
+
 from gpt4o_prior.archs import NAFNet, NAFNetLocal, Restormer, Retinexformer
+from gpt4o_prior.archs.zoo import network_from_settings
 
 from .compat import patch_torchvision
 
@@ -34,7 +49,8 @@ patch_torchvision()
 
 from basicsr.utils.registry import ARCH_REGISTRY  # noqa: E402  (after the torchvision alias)
 
-__all__ = ["G4PNAFNet", "G4PNAFNetLocal", "G4PRestormer", "G4PRetinexformer", "G4P_ARCHS", "register_archs"]
+__all__ = ["G4PNAFNet", "G4PNAFNetLocal", "G4PRestormer", "G4PRetinexformer", "G4PSpandrel", "G4P_ARCHS",
+           "register_archs"]
 
 
 def _alias(name: str, base: type) -> type:
@@ -48,14 +64,28 @@ G4PNAFNetLocal = _alias("G4PNAFNetLocal", NAFNetLocal)
 G4PRestormer = _alias("G4PRestormer", Restormer)
 G4PRetinexformer = _alias("G4PRetinexformer", Retinexformer)
 
-G4P_ARCHS: dict[str, type] = {c.__name__: c for c in (G4PNAFNet, G4PNAFNetLocal, G4PRestormer, G4PRetinexformer)}
-"""BasicSR ``type`` name -> class, for every architecture this module registers."""
+
+
+def G4PSpandrel(arch: str | None = None, checkpoint: str | None = None, **params) -> nn.Module:  # noqa: N802
+    """BasicSR ``network_g`` type: any spandrel architecture, by class name (``arch``, with its arguments) or
+    detected from an official ``checkpoint`` (weights loaded, the detection logged); see
+    :func:`gpt4o_prior.archs.zoo.network_from_settings`."""
+    net, report = network_from_settings(arch, checkpoint, where="network_g", **params)
+    if report is not None:
+        logging.getLogger("basicsr").info("G4PSpandrel detected:\n%s", report)
+    return net
+
+
+G4P_ARCHS: dict[str, type] = {c.__name__: c for c in (G4PNAFNet, G4PNAFNetLocal, G4PRestormer, G4PRetinexformer,
+                                                      G4PSpandrel)}
+"""BasicSR ``type`` name -> class (or builder), for every architecture this module registers."""
 
 
 def _ours(obj: object, cls: type) -> bool:
     # the same class, or the same alias created by an earlier import of this module (e.g. importlib.reload)
     return obj is cls or (getattr(obj, "__module__", None) == __name__
-                          and getattr(obj, "_g4p_base", None) is getattr(cls, "_g4p_base", cls))
+                          and getattr(obj, "__name__", None) == getattr(cls, "__name__", None)
+                          and getattr(obj, "_g4p_base", None) is getattr(cls, "_g4p_base", None))
 
 
 def register_archs(registry=None) -> list[str]:

@@ -24,7 +24,7 @@ __all__ = ["G4PPriorNet"]
 def G4PPriorNet(*, host: Mapping[str, Any] | None = None, fusion: Any = "sft", at: Any = "auto",
                 encoder: str | Mapping[str, Any] | None = None, prior_scale: float = 1.0,
                 fusion_args: Mapping[str, Any] | None = None, freeze_host: bool = False,
-                confidence_power: float | None = 0.5):  # noqa: N802
+                confidence_power: float | None = 0.5, input_channels: int | None = None):  # noqa: N802
     """Build the host network from its BasicSR options and attach a prior branch to it.
 
     Args:
@@ -39,6 +39,7 @@ def G4PPriorNet(*, host: Mapping[str, Any] | None = None, fusion: Any = "sft", a
         freeze_host: turn gradients off for the host's parameters (adapter-style training).
         confidence_power: initial exponent of the learnt confidence gate of each fusion point (``~``: the plain
             gate; see :func:`gpt4o_prior.attach_prior`).
+        input_channels: the host's input channels for the dry run (``~``: from the host, or 3 first).
 
     Returns:
         The wrapped network (``net(x, prior=...)``); at initialisation it computes exactly what the host does.
@@ -70,7 +71,8 @@ def G4PPriorNet(*, host: Mapping[str, Any] | None = None, fusion: Any = "sft", a
         raise ValueError(f"network_g.encoder must be ~, a timm model name or a mapping of PriorEncoder "
                          f"arguments, got {encoder!r}")
     net = attach_prior(host_net, at=at, fusion=fusion, encoder=encoder, prior_scale=prior_scale,
-                       confidence_power=confidence_power, **dict(fusion_args or {}))
+                       confidence_power=confidence_power, input_channels=input_channels,
+                       **dict(fusion_args or {}))
     if freeze_host:
         net.freeze_host()
     return net

@@ -17,6 +17,7 @@ Where the points are (the dry run, the choice per resolution) is :mod:`gpt4o_pri
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attach_points import (AttachPoint, auto_attach_points, check_paths, default_example, dry_run, first_conv,
+from .attach_points import (AttachPoint, auto_attach_points, call_counts, check_paths, find_example, first_conv,
+                            token_grid,
                             points_from_calls)
 from .checks import check_same_batch, check_shape
 from .encoder import PriorEncoder, nearest_level
@@ -178,12 +180,31 @@ class _PointFusion(nn.Module):
         ctx = self.ctx
         if ctx.feats is None:
             return None
-        if not isinstance(output, torch.Tensor) or output.dim() != 4:
+        layout = self.point.layout
+        if not isinstance(output, torch.Tensor) or output.dim() != (3 if layout == "BNC" else 4):
             got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+            want = {"BNC": "(B, N, C) tokens", "BHWC": "a (B, H, W, C) tensor"}.get(layout, "a (B, C, H, W) tensor")
             raise TypeError(
-                f"attach point {self.point.path!r} returned {got}; fusion needs a (B, C, H, W) tensor. "
+                f"attach point {self.point.path!r} returned {got}; its fusion needs {want} (as in the dry run). "
                 "Choose other modules with attach_prior(..., at=[...])"
             )
+        if layout == "BHWC":  # fused as a (B, C, H, W) map, handed back channels-last
+            return self._fuse(output.permute(0, 3, 1, 2), args).permute(0, 2, 3, 1)
+        if layout == "BNC":  # fused on the input's grid at this point's stride, handed back as tokens
+            grid = None if ctx.input_size is None else token_grid(output.shape[1], ctx.input_size, self.point.stride)
+            if grid is None:
+                raise ValueError(
+                    f"attach point {self.point.path!r} returned {output.shape[1]} tokens, which are not the grid of "
+                    f"a {ctx.input_size} input at stride {self.point.stride:g}; choose a (B, C, H, W) module with "
+                    "attach_prior(..., at=[...])"
+                )
+            feat = output.transpose(1, 2).reshape(output.shape[0], output.shape[2], *grid)
+            return self._fuse(feat, args).flatten(2).transpose(1, 2)
+        return self._fuse(output, args)
+
+    def _fuse(self, output: torch.Tensor, args: tuple) -> torch.Tensor:
+        """The point's fused (B, C, H, W) features: block, confidence gate, prior scale."""
+        ctx = self.ctx
         prior = ctx.feats[self.point.level]
         kw = {}
         if self.input_level:
@@ -212,7 +233,8 @@ class _PointFusion(nn.Module):
 
     def extra_repr(self) -> str:
         p = self.point
-        return f"path={p.path!r}, channels={p.channels}, stride={p.stride:g}, level={p.level}"
+        layout = "" if p.layout == "BCHW" else f", layout={p.layout!r}"
+        return f"path={p.path!r}, channels={p.channels}, stride={p.stride:g}, level={p.level}{layout}"
 
 
 class PriorBranch(nn.Module):
@@ -444,9 +466,37 @@ class PriorNet(nn.Module):
 # The entry point
 
 
+def _check_runs_in_training(model: nn.Module, x: torch.Tensor, paths: Sequence[str]) -> None:
+    """Refuse an input-level point that a train-mode forward does not run (the eval-only fused copy of a
+    re-parameterisable convolution: widening it would train nothing). Checked on a copy of the host, so the host
+    itself is untouched; a host that cannot run that way on the example is not judged."""
+    twin = copy.deepcopy(model)
+    modules = dict(twin.named_modules())
+    ran: set[str] = set()
+    handles = [modules[p].register_forward_hook(lambda m, a, o, p=p: ran.add(p)) for p in paths]
+    for m in twin.modules():
+        m.training = True
+    try:
+        with torch.no_grad():
+            twin(x)
+    except Exception:  # e.g. batch norm on a (1, C, 1, 1) map in training mode: nothing to conclude
+        return
+    finally:
+        for h in handles:
+            h.remove()
+    idle = [p for p in paths if p not in ran]
+    if idle:
+        raise ValueError(
+            f"{type(model).__name__}'s convolution {idle[0]!r} runs only in eval mode (a re-parameterised copy that "
+            "a train-mode forward replaces), so the input-level adapter would train nothing; use a feature-level "
+            "fusion (fusion='sft', 'concat', ...) for this host"
+        )
+
+
 def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str | type | Callable = "sft",
                  encoder: nn.Module | str | None = None, prior_scale: float = 1.0, *,
-                 example_input: torch.Tensor | None = None,
+                 example_input: torch.Tensor | None = None, prior_channels: int = 3,
+                 input_channels: int | None = None,
                  confidence_power: float | None = DEFAULT_CONFIDENCE_POWER, **fusion_kwargs) -> PriorNet:
     """Wrap ``model`` with a prior branch fused at named layers; the model itself is not edited.
 
@@ -461,8 +511,14 @@ def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str
             model name (``PriorEncoder(backbone=name)``, not pretrained), or a module following the encoder
             protocol (``channels``, ``strides``, returns a list).
         prior_scale: initial :attr:`PriorNet.prior_scale`.
-        example_input: the input of the dry run that measures each point's channels and stride (default: a random
-            (1, C, 64, 64) image on the host's device and dtype).
+        example_input: the input of the dry run that measures each point's channels and stride (default: a
+            (1, C, 64, 64) ramp image on the host's device and dtype, C from ``input_channels``, from an attribute
+            the host declares (``in_chans``, ``in_nc``, ``inp_channels``, ...), or else 3, then the first
+            convolution's input channels if the host refuses 3; see :func:`~gpt4o_prior.attach_points.find_example`).
+            Give it for a host whose input is not an image batch of that kind.
+        prior_channels: channels of the prior image (3: an RGB prior, whatever the host's input is, e.g. an image
+            plus a noise-level map).
+        input_channels: the host's input channels, for the default example (when it declares none, or another).
         confidence_power: initial exponent ``p`` of each point's learnt confidence gate ``c ** p``
             (:func:`~gpt4o_prior.fusion.sharpen_confidence`; default 0.5: correct priors that the confidence
             under-rates still pass, zero confidence still gives the host's features); ``None``: the plain gate
@@ -494,8 +550,10 @@ def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str
                          f"gate), got {confidence_power!r}")
     builder = get_fusion_class(fusion)
     input_level = getattr(builder, "attaches_to", "features") == "input"
-    x = example_input if example_input is not None else default_example(model)
-    check_shape(x, ["B", "C", "H", "W"], "example_input")
+    if example_input is not None:
+        check_shape(example_input, ["B", "C", "H", "W"], "example_input")
+    if not (isinstance(prior_channels, int) and not isinstance(prior_channels, bool) and prior_channels > 0):
+        raise ValueError(f"prior_channels must be a positive int (3 for an RGB prior), got {prior_channels!r}")
     if isinstance(at, str):
         if at != "auto":
             raise ValueError(f"at must be 'auto' or a list of module paths, got {at!r} (for one path use [{at!r}])")
@@ -505,7 +563,7 @@ def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str
         if not paths:
             raise ValueError("at is an empty list; give module paths or 'auto'")
 
-    calls, out = dry_run(model, x)
+    x, calls, out = find_example(model, example_input, prior_channels=prior_channels, input_channels=input_channels)
     if paths is None:
         if input_level:
             paths = [first_conv(calls, x.shape[1])]
@@ -518,16 +576,23 @@ def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str
     first = {}
     for c in calls:
         first.setdefault(c.path, c)  # first call of each module
+    runs = call_counts(calls)
     for path in paths:
         if path not in first:
             raise ValueError(f"module {path!r} did not run in the dry run of {type(model).__name__}; "
                              "choose modules the forward pass uses")
+        if runs[path] > 1 and not input_level:
+            raise ValueError(f"module {path!r} runs {runs[path]} times in one forward of {type(model).__name__} "
+                             "(shared across patches, stages or iterations), so one prior map cannot fit each call; "
+                             "choose a module that runs once")
         if first[path].shape is None:
-            raise ValueError(f"module {path!r} does not output a (B, C, H, W) tensor; fusion needs feature maps")
+            raise ValueError(f"module {path!r} does not output a (B, C, H, W) tensor (or (B, N, C) tokens on the "
+                             "input's grid); fusion needs feature maps")
     order = {c.path: i for i, c in enumerate(calls)}
     paths = sorted(paths, key=lambda p: order[p])
+    if input_level:
+        _check_runs_in_training(model, x, paths)
 
-    prior_channels = x.shape[1]
     strides = {p: x.shape[-2] / first[p].shape[-2] for p in paths}
     if input_level:
         enc = None
@@ -561,7 +626,7 @@ def attach_prior(model: nn.Module, at: str | Sequence[str] = "auto", fusion: str
                 channels, prior_channels, **fusion_kwargs)
         else:
             level = nearest_level(enc.strides, strides[path])
-            point = AttachPoint(path, channels, strides[path], level)
+            point = AttachPoint(path, channels, strides[path], level, first[path].layout)
             block = create_fusion(fusion, channels, enc.channels[level], **fusion_kwargs)
         key = _key(path)
         if key in fusers:

@@ -88,6 +88,9 @@ PRIOR_KEYS = (
     PriorKey("prior_scale", "net", 1.0, "fidelity scale of the prior branch"),
     PriorKey("confidence_power", "net", 0.5, "initial exponent ``p`` of each fusion point's learnt confidence gate "
              "``c**p`` (zero stays zero); {none}: the plain gate ``c``, as branches trained before it"),
+    PriorKey("input_channels", "net", None, "channels of the {network}'s input for the dry run that finds the "
+             "attach points: {none} reads them from the {network} (an attribute such as ``in_nc``) or tries 3 "
+             "first; the prior stays RGB"),
     PriorKey("fusion_args", "net", {}, "extra keyword arguments of the fusion blocks"),
     PriorKey("freeze_host", "net", False, "train the prior branch alone (the {network}'s gradients off)"),
 )

@@ -8,7 +8,7 @@ from .compat import patch_mmagic
 
 patch_mmagic()
 
-from . import model, runner, save_outputs, transforms  # noqa: E402,F401  (registration)
+from . import archs, model, runner, save_outputs, transforms  # noqa: E402,F401  (registration)
 from .config import apply_prior  # noqa: E402
 from .model import PriorEditModel  # noqa: E402
 from .runner import PriorRunner  # noqa: E402

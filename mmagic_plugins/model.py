@@ -56,6 +56,7 @@ class PriorEditModel(BaseEditModel):
         prior_scale: fidelity scale of the prior branch (0 turns the branch off).
         confidence_power: initial exponent of the learnt confidence gate of each fusion point (None: the plain
             gate; see :func:`gpt4o_prior.attach_prior`).
+        input_channels: the generator's input channels for the dry run (None: from the generator, or 3 first).
         fusion_args: extra keyword arguments of the fusion blocks.
         freeze_host: turn the generator's own parameters' gradients off, to train the prior branch alone.
         prior_key: key of the prior in the model's ``inputs`` dict.
@@ -92,7 +93,8 @@ class PriorEditModel(BaseEditModel):
     def __init__(self, generator: Mapping[str, Any], pixel_loss: Mapping[str, Any], *, fusion: Any = "sft",
                  at: str | Sequence[str] = "auto", encoder: Mapping[str, Any] | str | None = None,
                  prior_scale: float = 1.0, fusion_args: Mapping[str, Any] | None = None, freeze_host: bool = False,
-                 confidence_power: float | None = 0.5, prior_key: str = "prior", require_prior: bool = True,
+                 confidence_power: float | None = 0.5, input_channels: int | None = None, prior_key: str = "prior",
+                 require_prior: bool = True,
                  train_cfg: dict | None = None, test_cfg: dict | None = None, init_cfg: dict | None = None,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(generator=generator, pixel_loss=pixel_loss, train_cfg=train_cfg, test_cfg=test_cfg,
@@ -111,7 +113,8 @@ class PriorEditModel(BaseEditModel):
         if not isinstance(at, str):
             at = list(at)
         self.generator = attach_prior(self.generator, at=at, fusion=fusion, prior_scale=prior_scale,
-                                      confidence_power=confidence_power, **kwargs)
+                                      confidence_power=confidence_power, input_channels=input_channels,
+                                      **kwargs)
         self.prior_key = prior_key
         self.require_prior = bool(require_prior)
         self.freeze_host = bool(freeze_host)

@@ -18,5 +18,5 @@ pip=("$venv/bin/python" -m pip install --disable-pip-version-check --progress-ba
 # 3. MMEngine / mmcv-lite / the part of MMagic's tree the restoration models import.
 "${pip[@]}" -r requirements/mmagic-deps.txt
 "${pip[@]}" --no-deps -r requirements/mmagic.txt
-# 4. this package, editable, with the test tools.
-"${pip[@]}" -e ".[dev]"
+# 4. this package, editable, with the test tools and the spandrel architectures (a test dependency).
+"${pip[@]}" -e ".[dev,spandrel]"

@@ -1,4 +1,6 @@
-"""The G4P* architectures in BasicSR's ARCH_REGISTRY: names resolve, build_network builds, registering is idempotent."""
+"""The G4P* architectures in BasicSR's ARCH_REGISTRY: names resolve, build_network builds, registering is idempotent;
+G4PSpandrel builds any spandrel architecture by name or from an official checkpoint, and a release loads into it
+inside the prior wrapper."""
 import pytest
 import torch
 
@@ -11,6 +13,7 @@ from gpt4o_prior.archs import NAFNet, NAFNetLocal, Restormer, Retinexformer
 
 NAMES = {"G4PNAFNet": NAFNet, "G4PNAFNetLocal": NAFNetLocal, "G4PRestormer": Restormer,
          "G4PRetinexformer": Retinexformer}
+ALL = [*NAMES, "G4PSpandrel"]
 
 
 @pytest.mark.parametrize("name", list(NAMES))
@@ -42,9 +45,9 @@ def test_build_network(opt, shape):
 def test_register_twice_is_harmless():
     assert bp_archs.register_archs() == []  # done on import already
     reg = Registry("arch-test")
-    assert bp_archs.register_archs(reg) == list(NAMES)
+    assert bp_archs.register_archs(reg) == ALL
     assert bp_archs.register_archs(reg) == []
-    assert sorted(reg.keys()) == sorted(NAMES)
+    assert sorted(reg.keys()) == sorted(ALL)
 
 
 def test_clash_with_another_object_is_an_error():
@@ -73,3 +76,67 @@ def test_core_archs_do_not_import_frameworks():
                 continue
             found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in heavy]
     assert found == []
+
+
+TINY_SWINIR = dict(upscale=1, img_size=32, window_size=4, embed_dim=12, depths=[1], num_heads=[2], mlp_ratio=2,
+                   upsampler="")
+
+
+def test_spandrel_by_name_and_from_a_checkpoint(tmp_path, basicsr_log):
+    pytest.importorskip("spandrel")
+    net = build_network({"type": "G4PSpandrel", "arch": "SwinIR", **TINY_SWINIR})
+    assert type(net).__name__ == "SwinIR"
+    ckpt = tmp_path / "swinir_release.pth"
+    torch.save({"params": net.state_dict()}, ckpt)  # as BasicSR-style releases store it
+    again = build_network({"type": "G4PSpandrel", "checkpoint": str(ckpt)})
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), net.state_dict().values()))
+    detected = [m for m in basicsr_log.messages if "G4PSpandrel detected" in m]
+    assert detected and "SwinIR" in detected[0] and "[params]" in detected[0] and "embed_dim=12" in detected[0]
+
+
+@pytest.mark.parametrize("opt, match", [
+    ({"type": "G4PSpandrel"}, "needs either arch: NAME.*or checkpoint: PATH.*not neither"),
+    ({"type": "G4PSpandrel", "arch": "DnCNN", "checkpoint": "x.pth"}, "not both"),
+    ({"type": "G4PSpandrel", "checkpoint": "x.pth", "nc": 8}, "remove \\['nc'\\]"),
+])
+def test_spandrel_settings_errors(opt, match):
+    pytest.importorskip("spandrel")
+    with pytest.raises(ValueError, match=match):
+        build_network(opt)
+    with pytest.raises(KeyError, match="no architecture 'SwinIr'; did you mean SwinIR"):
+        build_network({"type": "G4PSpandrel", "arch": "SwinIr"})
+    with pytest.raises(TypeError, match="DnCNN does not take \\['width'\\].*its arguments: in_nc"):
+        build_network({"type": "G4PSpandrel", "arch": "DnCNN", "width": 8})
+
+
+def test_an_official_release_loads_into_a_spandrel_host_inside_the_prior_wrapper(toy, tmp_path, basicsr_log):
+    """The one-line form on a host nobody here wrote: network_g G4PSpandrel, pretrain_network_g its release."""
+    pytest.importorskip("spandrel")
+    import copy
+
+    from basicsr.models import build_model
+
+    from basicsr_plugins.prior_option import apply_prior_option
+    from tests.helpers.basicsr_toy import base_opt
+
+    host_opt = {"type": "G4PSpandrel", "arch": "SwinIR", **TINY_SWINIR}
+    torch.manual_seed(3)
+    release = build_network(copy.deepcopy(host_opt))
+    ckpt = tmp_path / "release.pth"
+    torch.save({"params": release.state_dict()}, ckpt)
+    opt = base_opt(toy, "spandrel")
+    opt["network_g"] = host_opt
+    apply_prior_option(opt)
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
+    opt["train"]["ema_decay"] = 0
+    opt["path"].update(pretrain_network_g=str(ckpt), strict_load_g=True, models=str(tmp_path / "models"),
+                       training_states=str(tmp_path / "states"), visualization=str(tmp_path / "vis"))
+    model = build_model(opt)
+    x, prior = torch.rand(1, 3, 30, 30), torch.rand(1, 3, 30, 30)
+    with torch.no_grad():
+        got, want = model.net_g(x, prior=prior), release.eval()(x)
+    assert torch.allclose(got, want, atol=1e-5)  # the release, exactly, until the branch trains
+    assert [p.layout for p in model.net_g.points] == ["BNC"]  # fused in its token body
+    n = len(release.state_dict())
+    reports = [m for m in basicsr_log.messages if "host tensors loaded" in m]
+    assert len(reports) == 1 and f"loaded {n}/{n}, missing 0" in reports[0]

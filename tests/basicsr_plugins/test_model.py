@@ -179,6 +179,12 @@ def test_prior_mapping_keys_reach_attach_prior(toy, tmp_path, prior_keys):
     assert model.output.shape == (2, 3, 16, 16)
 
 
+def test_input_channels_reaches_the_dry_run(toy, tmp_path):
+    with pytest.raises(ValueError, match=r"could not run G4PNAFNet on an example input \(tried \(1, 5, 64, 64\)"):
+        _build(_model_opt(toy, tmp_path, ema=0, input_channels=5))
+    assert _build(_model_opt(toy, tmp_path, ema=0, input_channels=3)).net_g.attach_points
+
+
 def test_dropout_mode_pair_trains_each_sample_with_and_without_its_prior(toy, tmp_path, basicsr_log):
     model = _build(_model_opt(toy, tmp_path, ema=0, dropout_mode="pair"))
     batch = _batch()

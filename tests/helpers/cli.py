@@ -10,8 +10,9 @@ import numpy as np
 from PIL import Image
 
 from tests.helpers import REPO
+from tests.helpers.providers import API_KEY  # the fake server's key
 
-API_KEY = "sk-test-CLI-SECRET-9876543210fedcba"
+__all__ = ["API_KEY", "MODEL", "PRICES", "write_inputs", "run_cli", "generate_fake"]
 MODEL = "fake-image-model"
 PRICES = {MODEL: {"text_input": 5.0, "image_input": 8.0, "image_output": 30.0}}
 

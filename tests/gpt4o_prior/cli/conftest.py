@@ -1,17 +1,14 @@
-"""Fixtures for the command-line tests: a started fake OpenAI server and the environment that points at it."""
+"""Fixtures for the command-line tests: ``server`` and ``env``, the names these tests use for the shared
+``fake_openai`` and ``openai_env`` (``tests/gpt4o_prior/conftest.py``)."""
 import pytest
 
-from tests.helpers.cli import API_KEY
-from tests.helpers.fake_openai import FakeOpenAI
+
+@pytest.fixture
+def server(fake_openai):
+    return fake_openai
 
 
 @pytest.fixture
-def server():
-    with FakeOpenAI(api_key=API_KEY) as s:
-        yield s
-
-
-@pytest.fixture
-def env(server):
+def env(openai_env):
     """The environment of a CLI subprocess that talks to ``server``."""
-    return server.client_env()
+    return openai_env
