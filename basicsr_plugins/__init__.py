@@ -11,6 +11,9 @@ from . import archs  # noqa: E402  (registers G4PNAFNet, G4PNAFNetLocal, G4PRest
 
 from .datasets import PriorPairedImageDataset, PriorSingleImageDataset  # noqa: E402
 from .model import PriorSRModel  # noqa: E402
+from . import image_clean, recipe_datasets  # noqa: E402,F401  (ImageCleanModel, Dataset_PairedImage)
+from .image_clean import ImageCleanModel, PriorImageCleanModel  # noqa: E402
+from .recipe_datasets import Dataset_PairedImage, PriorDataset_PairedImage  # noqa: E402
 from .prior_arch import G4PPriorNet  # noqa: E402
 from .prior_option import apply_prior_option  # noqa: E402
 
@@ -20,5 +23,9 @@ __all__ = [
     "PriorPairedImageDataset",
     "PriorSingleImageDataset",
     "PriorSRModel",
+    "ImageCleanModel",
+    "PriorImageCleanModel",
+    "Dataset_PairedImage",
+    "PriorDataset_PairedImage",
     "apply_prior_option",
 ]

@@ -19,6 +19,11 @@ with its arguments, or detected from an official checkpoint::
 Its parameter names are the official ones, so ``path.pretrain_network_g`` of the release loads into the host,
 inside the prior wrapper too, with the usual report.
 
+The official names resolve too (:data:`OFFICIAL_NAMES`): an option file published with ``type: NAFNet``,
+``NAFNetLocal``, ``Restormer`` or ``RetinexFormer`` builds our class of that architecture, as written. They are a
+fallback of ``ARCH_REGISTRY.get``, not registrations: a user who registers their own ``NAFNet`` (the fork's
+``NAFNet_arch.py``, say) gets theirs, and BasicSR's "already registered" assertion never fires.
+
 BasicSR's ``Registry.register`` keys an object by its ``__name__`` and refuses a name twice. Each entry here is a
 one-line subclass named after its ``G4P`` name (so BasicSR logs ``Network [G4PNAFNet] is created``); it adds
 nothing, so ``isinstance(net, gpt4o_prior.archs.NAFNet)`` holds and the state dict is the base class's.
@@ -44,13 +49,14 @@ from gpt4o_prior.archs import NAFNet, NAFNetLocal, Restormer, Retinexformer
 from gpt4o_prior.archs.zoo import network_from_settings
 
 from .compat import patch_torchvision
+from .registration import add_fallback_names
 
 patch_torchvision()
 
 from basicsr.utils.registry import ARCH_REGISTRY  # noqa: E402  (after the torchvision alias)
 
 __all__ = ["G4PNAFNet", "G4PNAFNetLocal", "G4PRestormer", "G4PRetinexformer", "G4PSpandrel", "G4P_ARCHS",
-           "register_archs"]
+           "OFFICIAL_NAMES", "register_archs", "resolve_official_names"]
 
 
 def _alias(name: str, base: type) -> type:
@@ -121,3 +127,24 @@ def register_archs(registry=None) -> list[str]:
 
 
 register_archs()
+
+
+OFFICIAL_NAMES: dict[str, type] = {"NAFNet": G4PNAFNet, "NAFNetLocal": G4PNAFNetLocal, "Restormer": G4PRestormer,
+                                   "RetinexFormer": G4PRetinexformer}
+"""``network_g.type`` names of the official option files -> our class of that architecture (same arguments)."""
+
+
+def resolve_official_names(registry=None) -> bool:
+    """Make ``registry.get(name)`` (BasicSR's ``ARCH_REGISTRY`` by default) fall back to :data:`OFFICIAL_NAMES` for
+    a name nothing registered (:func:`~basicsr_plugins.registration.add_fallback_names`); safe to call twice.
+    Returns True when this call installed the fallback.
+
+    Example:
+        >>> from basicsr.archs import build_network
+        >>> type(build_network({"type": "NAFNet", "width": 8, "enc_blk_nums": [1], "dec_blk_nums": [1]})).__name__
+        'G4PNAFNet'
+    """
+    return add_fallback_names(ARCH_REGISTRY if registry is None else registry, OFFICIAL_NAMES)
+
+
+resolve_official_names()

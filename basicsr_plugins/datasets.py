@@ -37,11 +37,24 @@ from gpt4o_prior.cache.missing import missing_priors, missing_priors_error
 from .prior_option import dataset_prior_kwargs
 from .registration import register
 
-__all__ = ["PriorPairedImageDataset", "PriorSingleImageDataset", "PriorsMissingError", "missing_priors"]
+__all__ = ["PriorPairedImageDataset", "PriorSingleImageDataset", "PriorsMissingError", "missing_priors", "pair_to_tensors"]
 
 def _bgr_float(bgr: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> contiguous float32 in [0, 1], as BasicSR's ``imfrombytes(..., float32=True)`` scales."""
     return np.ascontiguousarray(bgr, dtype=np.float32) / 255.0
+
+
+def pair_to_tensors(dataset: Any, img_gt: np.ndarray, img_lq: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training pair (BGR float, H x W x C) as BasicSR's paired dataset returns it: Y channel for ``color: y``,
+    RGB (C, H, W) tensors, normalised by the dataset's ``mean`` / ``std`` when it has them."""
+    if dataset.opt.get("color") == "y":
+        img_gt = bgr2ycbcr(img_gt, y_only=True)[..., None]
+        img_lq = bgr2ycbcr(img_lq, y_only=True)[..., None]
+    img_gt, img_lq = img2tensor([img_gt, img_lq], bgr2rgb=True, float32=True)
+    if dataset.mean is not None or dataset.std is not None:
+        normalize(img_lq, dataset.mean, dataset.std, inplace=True)
+        normalize(img_gt, dataset.mean, dataset.std, inplace=True)
+    return img_gt, img_lq
 
 
 class _PriorSource:
@@ -123,6 +136,11 @@ class PriorPairedImageDataset(_PriorSource, PairedImageDataset):
         super().__init__(opt)
         self._init_prior(opt, [p["lq_path"] for p in self.paths])
 
+    def _before_crop(self, img_gt: np.ndarray, lqs: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The training images before the random crop (``lqs``: the input, its prior, its confidence); a subclass
+        pads them here (``Dataset_PairedImage``)."""
+        return img_gt, lqs
+
     def __getitem__(self, index: int) -> dict:
         if self.opt["phase"] != "train":  # no augmentation: BasicSR's own item, plus the prior
             return self._add_prior(super().__getitem__(index), y_convert=bgr2ycbcr)
@@ -137,6 +155,7 @@ class PriorPairedImageDataset(_PriorSource, PairedImageDataset):
         # float), then flip / rotate all alike (BasicSR's own functions; the confidence, (H, W), gets the flip /
         # rotation BasicSR drew, from our apply_flip_rot)
         lqs = [img_lq, prior] + ([] if conf is None else [conf])
+        img_gt, lqs = self._before_crop(img_gt, lqs)
         img_gt, lqs = paired_random_crop(img_gt, lqs, self.opt["gt_size"], scale, gt_path)
         img_lq, prior = lqs[0], _bgr_float(lqs[1])
         (img_gt, img_lq, prior), status = augment([img_gt, img_lq, prior], self.opt["use_hflip"],
@@ -147,13 +166,7 @@ class PriorPairedImageDataset(_PriorSource, PairedImageDataset):
         views = prior_training_views(prior, lq=img_lq, mode=kw["dropout_mode"], dropout=kw["dropout"],
                                      fill=kw["dropout_fill"], warp=kw["warp"], max_shift=kw["max_shift"],
                                      max_rotation=kw["max_rotation"], max_scale=kw["max_scale"], confidence=conf)
-        if self.opt.get("color") == "y":
-            img_gt = bgr2ycbcr(img_gt, y_only=True)[..., None]
-            img_lq = bgr2ycbcr(img_lq, y_only=True)[..., None]
-        img_gt, img_lq = img2tensor([img_gt, img_lq], bgr2rgb=True, float32=True)
-        if self.mean is not None or self.std is not None:
-            normalize(img_lq, self.mean, self.std, inplace=True)
-            normalize(img_gt, self.mean, self.std, inplace=True)
+        img_gt, img_lq = pair_to_tensors(self, img_gt, img_lq)
         item = {"lq": img_lq, "gt": img_gt, "prior": self._prior_to_tensor(views.prior, y_convert=bgr2ycbcr),
                 "lq_path": lq_path, "gt_path": gt_path}
         # the drop flags / second view: PriorSRModel hands them to the network (prior_keep) or doubles the batch

@@ -7,7 +7,9 @@
 * ``basicsr.utils.options.init_dist``: chooses the ``gloo`` backend when CUDA is absent (BasicSR hard-codes
   ``nccl`` and calls ``torch.cuda.set_device``, both of which fail on a CPU machine);
 * ``basicsr.train.load_resume_state``: loads the ``.state`` file onto the CPU when CUDA is absent (BasicSR maps it
-  to ``torch.cuda.current_device()``).
+  to ``torch.cuda.current_device()``);
+* ``basicsr.train.init_tb_loggers``: the wandb logger of ``logger.wandb.project`` is optional (published recipes set
+  it): when wandb does not start, one warning and training goes on.
 """
 from __future__ import annotations
 
@@ -95,6 +97,26 @@ def _rewriting(parse):
     return parse_options
 
 
+def init_tb_loggers(opt: dict) -> Any:
+    """BasicSR's ``init_tb_loggers`` with the wandb logger optional: when ``logger.wandb.project`` is set and wandb
+    does not start (not installed, offline, refused), one warning says so and training goes on without it."""
+    original = _ORIGINAL["init_tb_loggers"]
+    project = (opt["logger"].get("wandb") or {}).get("project")
+    try:
+        return original(opt)
+    except Exception as err:  # wandb's import or its init (the tensorboard logger comes after it)
+        if project is None:
+            raise
+        from basicsr.utils import get_root_logger
+
+        get_root_logger().warning(
+            f"logger.wandb.project: {project!r}: the wandb logger did not start ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:160] if str(err) else 'no message'}); training goes on without it "
+            f"(pip install wandb and log in, or set logger.wandb.project: ~)")
+        opt["logger"]["wandb"]["project"] = None
+        return original(opt)
+
+
 @contextmanager
 def patched_basicsr(argv: Sequence[str] | None = None) -> Iterator[None]:
     """Inside: BasicSR's train / test pipelines apply the prior option and run on a CPU machine.
@@ -113,14 +135,17 @@ def patched_basicsr(argv: Sequence[str] | None = None) -> Iterator[None]:
         (basicsr_train, "parse_options"): basicsr_train.parse_options,
         (basicsr_test, "parse_options"): basicsr_test.parse_options,
         (basicsr_train, "load_resume_state"): basicsr_train.load_resume_state,
+        (basicsr_train, "init_tb_loggers"): basicsr_train.init_tb_loggers,
         (basicsr_options, "init_dist"): basicsr_options.init_dist,
     }
     _ORIGINAL["load_resume_state"] = basicsr_train.load_resume_state
+    _ORIGINAL["init_tb_loggers"] = basicsr_train.init_tb_loggers
     old_argv = sys.argv
     try:
         basicsr_train.parse_options = _rewriting(saved[(basicsr_train, "parse_options")])
         basicsr_test.parse_options = _rewriting(saved[(basicsr_test, "parse_options")])
         basicsr_train.load_resume_state = load_resume_state
+        basicsr_train.init_tb_loggers = init_tb_loggers
         basicsr_options.init_dist = init_dist
         if argv is not None:
             sys.argv = [old_argv[0] if old_argv else "basicsr_plugins", *argv]

@@ -17,8 +17,9 @@ Everything else is ``SRModel``'s: losses, EMA, validation, metrics, saving. What
   with an error when the host's own weights did not load. The EMA network starts from the loaded weights, branch
   included. Checkpoints of the wrapped network (resuming, fine-tuning) load as usual;
 * host parameters frozen by ``freeze_host`` give one summary line, not one warning each;
-* narrow fixes of BasicSR 1.4.2 gaps: DistributedDataParallel on the CPU (gloo), and ``train.optim_g.type`` may
-  name any ``torch.optim`` optimizer (1.4.2 accepts only ``Adam``);
+* narrow fixes of BasicSR 1.4.2 gaps: DistributedDataParallel on the CPU (gloo), ``train.optim_g.type`` may
+  name any ``torch.optim`` optimizer (1.4.2 accepts only ``Adam``), and ``train.scheduler.type`` may be the
+  recipes' ``CosineAnnealingRestartCyclicLR`` or ``TrueCosineAnnealingLR`` (:mod:`.schedulers`);
 * several GPUs need ``--launcher pytorch`` (DistributedDataParallel): ``num_gpu > 1`` without a launcher
   (BasicSR's DataParallel) is refused before training, since DataParallel replicas lose the branch's hooks.
 """
@@ -37,6 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 from gpt4o_prior.augment import ALL_FLIP_ROTS, apply_flip_rot, undo_flip_rot
 
 from .registration import register
+from .schedulers import RecipeModelMixin
 
 __all__ = ["PriorSRModel", "pick_state_dict"]
 
@@ -75,7 +77,7 @@ def _brief(names: list[str], n: int = 5) -> str:
 
 
 @register(MODEL_REGISTRY)
-class PriorSRModel(SRModel):
+class PriorSRModel(RecipeModelMixin, SRModel):
     """``SRModel`` whose network takes ``net(lq, prior=prior)``; see the module docstring.
 
     Needs a prior-wrapped ``network_g`` (``type: G4PPriorNet``) and datasets that yield ``prior``
@@ -103,14 +105,6 @@ class PriorSRModel(SRModel):
             return DistributedDataParallel(
                 net.to(self.device), find_unused_parameters=self.opt.get("find_unused_parameters", False))
         return super().model_to_device(net)
-
-    def get_optimizer(self, optim_type: str, params: Any, lr: float, **kwargs: Any) -> torch.optim.Optimizer:
-        # BasicSR 1.4.2 accepts only Adam; take any optimizer torch.optim has (AdamW, SGD, ...).
-        cls = getattr(torch.optim, str(optim_type), None)
-        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-            raise ValueError(f"train.optim_g.type: {optim_type!r} is not an optimizer in torch.optim "
-                             f"(e.g. Adam, AdamW, SGD)")
-        return cls(params, lr, **kwargs)
 
     def setup_optimizers(self) -> None:
         train_opt = self.opt["train"]

@@ -1,11 +1,12 @@
 """The one-line option: turn ``prior: {cache: priors/, set: ohaze-gpt}`` into the written-out BasicSR options.
 
-A working BasicSR option file (``model_type: SRModel``, ``PairedImageDataset`` / ``SingleImageDataset``, any
-registered ``network_g``) gains one top-level line; :func:`apply_prior_option` rewrites the parsed options so
+A working BasicSR option file (``model_type: SRModel`` or the Restormer family's ``ImageCleanModel``,
+``PairedImageDataset`` / ``SingleImageDataset`` / ``Dataset_PairedImage``, any registered ``network_g``) gains one
+top-level line; :func:`apply_prior_option` rewrites the parsed options so
 that
 
 * ``network_g`` becomes ``{type: G4PPriorNet, host: <the original network_g>, fusion: ..., at: ...}``;
-* ``model_type: SRModel`` becomes ``PriorSRModel``;
+* ``model_type: SRModel`` becomes ``PriorSRModel`` (``ImageCleanModel``: ``PriorImageCleanModel``);
 * every dataset becomes its prior-aware twin (``PriorPairedImageDataset`` / ``PriorSingleImageDataset``) with
   ``prior_cache``, ``prior_set`` and the augmentation keys filled in (keys already written in a dataset win).
 
@@ -29,10 +30,11 @@ __all__ = ["PriorOptionError", "DATA_KEYS", "NET_KEYS", "DATASET_TWINS", "MODEL_
 PRIOR_ARCH = "G4PPriorNet"
 """Registered name of the wrapping architecture."""
 
-DATASET_TWINS = {"PairedImageDataset": "PriorPairedImageDataset", "SingleImageDataset": "PriorSingleImageDataset"}
+DATASET_TWINS = {"PairedImageDataset": "PriorPairedImageDataset", "SingleImageDataset": "PriorSingleImageDataset",
+                 "Dataset_PairedImage": "PriorDataset_PairedImage"}
 """BasicSR dataset type -> its prior-aware twin."""
 
-MODEL_TWINS = {"SRModel": "PriorSRModel"}
+MODEL_TWINS = {"SRModel": "PriorSRModel", "ImageCleanModel": "PriorImageCleanModel"}
 """BasicSR model type -> its prior-aware twin."""
 
 

@@ -3,12 +3,14 @@
 BasicSR's ``Registry.register`` refuses a name it already holds, which breaks re-imports (``importlib.reload``,
 doctest collection, notebooks). :func:`register` skips a name already bound to the same object (or to a
 re-imported copy of it: same module and qualified name) and refuses a name bound to something else.
+:func:`add_fallback_names` lets names resolve that nothing registered (the names of published option files),
+without registering them.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
 
-__all__ = ["register"]
+__all__ = ["register", "add_fallback_names"]
 
 T = TypeVar("T")
 
@@ -59,3 +61,32 @@ def register(registry: Any, name: str | None = None) -> Callable[[T], T]:
         return obj
 
     return deco
+
+
+def add_fallback_names(registry: Any, table: dict[str, Any]) -> bool:
+    """Make ``registry.get(name)`` return ``table[name]`` for a name nothing registered; safe to call again (later
+    tables add to the first). Returns True when this call installed the fallback.
+
+    The names are not registered: a user who registers one of them (the fork's own class, say) gets theirs, and
+    BasicSR's "already registered" assertion never fires.
+
+    Example:
+        >>> from basicsr.utils.registry import Registry
+        >>> reg = Registry("demo")
+        >>> add_fallback_names(reg, {"Official": int}), reg.get("Official"), "Official" in reg
+        (True, <class 'int'>, False)
+    """
+    fallbacks = getattr(registry, "_g4p_fallbacks", None)
+    if fallbacks is not None:
+        fallbacks.update(table)
+        return False
+    fallbacks = registry._g4p_fallbacks = dict(table)
+    lookup = registry.get
+
+    def get(name, *args, **kwargs):
+        if name not in registry and name in fallbacks:
+            return fallbacks[name]
+        return lookup(name, *args, **kwargs)
+
+    registry.get = get
+    return True

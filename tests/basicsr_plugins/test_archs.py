@@ -140,3 +140,29 @@ def test_an_official_release_loads_into_a_spandrel_host_inside_the_prior_wrapper
     n = len(release.state_dict())
     reports = [m for m in basicsr_log.messages if "host tensors loaded" in m]
     assert len(reports) == 1 and f"loaded {n}/{n}, missing 0" in reports[0]
+
+
+@pytest.mark.parametrize("official, opt", [
+    ("NAFNet", {"width": 8, "enc_blk_nums": [1], "middle_blk_num": 1, "dec_blk_nums": [1]}),
+    ("NAFNetLocal", {"width": 8, "enc_blk_nums": [1], "dec_blk_nums": [1], "train_size": [1, 3, 16, 16]}),
+    ("Restormer", {"dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1, "heads": [1, 1, 1, 1]}),
+    ("RetinexFormer", {"n_feat": 8, "stage": 1, "num_blocks": [1, 1, 1]}),
+])
+def test_official_type_names_resolve_as_written(official, opt):
+    net = build_network({"type": official, **opt})
+    assert isinstance(net, bp_archs.OFFICIAL_NAMES[official])
+    assert official not in ARCH_REGISTRY  # a fallback, not a registration
+
+
+def test_a_users_own_registration_of_an_official_name_wins():
+    reg = Registry("arch-test")
+    assert bp_archs.resolve_official_names(reg) and not bp_archs.resolve_official_names(reg)
+    assert reg.get("Restormer") is bp_archs.G4PRestormer
+
+    @reg.register()
+    class Restormer(torch.nn.Module):  # the fork's own Restormer_arch.py, registered by the user
+        pass
+
+    assert reg.get("Restormer") is Restormer
+    with pytest.raises(KeyError, match="No object named 'MIRNet_v2'"):
+        reg.get("MIRNet_v2")
